@@ -1,0 +1,1 @@
+//! DPDK device for netstack: not built yet (see the dpdk issue).

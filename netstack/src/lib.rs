@@ -1,0 +1,18 @@
+//! FerroStack's per-core stack core.
+//!
+//! - [`app`]: the application API (the one door servers use);
+//! - [`runtime`]: pinned workers, their mailboxes and listeners;
+//! - [`kernel`]: the application API over Linux sockets;
+//! - [`config`]: the shared configuration sections and their error reporting;
+//! - [`wire`]: packet views and representations for the user-space stack.
+
+pub mod app;
+pub mod config;
+mod kernel;
+pub mod rss;
+pub mod runtime;
+pub mod time;
+pub mod wire;
+
+pub use app::{Accepted, Conn, Cx, Service};
+pub use bytes::Bytes;

@@ -1,0 +1,594 @@
+//! From a parsed request to a [`Reply`]: server selection by Host, location matching in
+//! nginx's order, `return`, `try_files`, index files, autoindex, static files with conditionals,
+//! ranges and gzip_static, and `error_page` internal redirects.
+
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+
+use crate::autoindex;
+use crate::config::{is_redirect, Config, ErrorPageCode, Expires, Gzip, ImsMode, Location, Matcher, Server, ServerName, Settings};
+use crate::files::{http_date, unix_secs, FileCache, FileInfo, Lookup};
+use crate::request::{self, Head, Method};
+use crate::response::{self, error_body, has_error_page, HeadWriter, Ims, Part, Precondition, Ranges, Reply};
+use crate::uri;
+
+/// Internal redirects (index, try_files, error_page) allowed per request, like nginx's 10.
+const MAX_REDIRECTS: u32 = 10;
+
+/// Per-worker state the handler uses across requests.
+pub struct Handler {
+    pub files: FileCache,
+    pub date: response::DateCache,
+    boundary: u64,
+}
+
+/// One request being answered.
+pub struct Request<'a> {
+    pub cfg: &'a Config,
+    pub server: &'a Server,
+    pub head: &'a Head,
+    /// Host name for redirects (Host header or absolute-form authority, without port).
+    pub host: String,
+    pub local: SocketAddr,
+    pub now: Instant,
+    pub wall: SystemTime,
+    pub keep_alive: bool,
+    /// The method the request is answered as (error_page turns everything but HEAD into GET).
+    method: Method,
+    redirects: u32,
+}
+
+impl Default for Handler {
+    fn default() -> Self {
+        Handler { files: FileCache::default(), date: response::DateCache::default(), boundary: 0 }
+    }
+}
+
+impl Handler {
+    /// Answers a request whose head parsed; `path` is the origin-form target.
+    pub fn handle(&mut self, req: &mut Request<'_>, target: &[u8]) -> Reply {
+        let settings = req.server.settings.clone();
+        let Ok(norm) = uri::normalize(target, settings.merge_slashes) else {
+            return self.error(req, &settings, 400);
+        };
+        req.method = req.head.method;
+        if let Some(ret) = &settings.ret {
+            return self.ret(req, &settings, ret.code, ret.text.as_deref(), norm.query.as_deref());
+        }
+        self.serve(req, norm.path, norm.query, false)
+    }
+
+    /// Serves a (possibly internally redirected) URI.
+    fn serve(&mut self, req: &mut Request<'_>, path: Vec<u8>, query: Option<Vec<u8>>, internal: bool) -> Reply {
+        req.redirects += 1;
+        if req.redirects > MAX_REDIRECTS {
+            let s = req.server.settings.clone();
+            return self.error(req, &s, 500);
+        }
+        let (settings, prefix) = match find_location(&req.server.locations, &path) {
+            Some(loc) => (loc.settings.clone(), prefix_of(loc)),
+            None => (req.server.settings.clone(), None),
+        };
+        if settings.internal && !internal {
+            return self.error(req, &settings, 404);
+        }
+        if let Some(ret) = &settings.ret {
+            return self.ret(req, &settings, ret.code, ret.text.as_deref(), query.as_deref());
+        }
+        if req.method == Method::Other {
+            return self.error(req, &settings, 405);
+        }
+        let uri = Uri { path, query, prefix };
+        if !settings.try_files.is_empty() {
+            return self.try_files(req, &settings, uri);
+        }
+        self.static_file(req, &settings, &uri)
+    }
+
+    fn serve_named(&mut self, req: &mut Request<'_>, name: &str) -> Reply {
+        let found = req.server.locations.iter().find(|l| matches!(&l.matcher, Matcher::Named(n) if n == name));
+        match found {
+            Some(loc) => {
+                let settings = loc.settings.clone();
+                if let Some(ret) = &settings.ret {
+                    return self.ret(req, &settings, ret.code, ret.text.as_deref(), None);
+                }
+                let s = req.server.settings.clone();
+                self.error(req, &s, 404)
+            }
+            None => {
+                let s = req.server.settings.clone();
+                self.error(req, &s, 500)
+            }
+        }
+    }
+
+    fn try_files(&mut self, req: &mut Request<'_>, settings: &Arc<Settings>, uri: Uri) -> Reply {
+        let (fallback, candidates) = settings.try_files.split_last().expect("validated: two or more");
+        for c in candidates {
+            let want_dir = c.ends_with('/');
+            let candidate = substitute(c, &uri.path);
+            let path = map_path(settings, &candidate, uri.prefix.as_deref());
+            let found = self.lookup(req, settings, &path);
+            match found {
+                Lookup::File(_) if !want_dir => {
+                    let uri = Uri { path: candidate, ..uri };
+                    return self.static_file(req, settings, &uri);
+                }
+                Lookup::Dir if want_dir => {
+                    let uri = Uri { path: candidate, ..uri };
+                    return self.static_file(req, settings, &uri);
+                }
+                _ => {}
+            }
+        }
+        if let Some(code) = fallback.strip_prefix('=') {
+            let code = code.parse().unwrap_or(404);
+            return self.error(req, settings, code);
+        }
+        if fallback.starts_with('@') {
+            return self.serve_named(req, fallback);
+        }
+        let target = substitute(fallback, &uri.path);
+        match uri::normalize(&target, true) {
+            Ok(n) => self.serve(req, n.path, n.query.or(uri.query), true),
+            Err(_) => self.error(req, settings, 500),
+        }
+    }
+
+    fn lookup(&mut self, req: &Request<'_>, s: &Settings, path: &std::path::Path) -> Lookup {
+        self.files.lookup(path, req.now, s.open_file_cache, s.open_file_cache_valid, s.open_file_cache_max_size)
+    }
+
+    fn static_file(&mut self, req: &mut Request<'_>, settings: &Arc<Settings>, uri: &Uri) -> Reply {
+        let path = map_path(settings, &uri.path, uri.prefix.as_deref());
+        let is_dir_uri = uri.path.ends_with(b"/");
+        if is_dir_uri {
+            for index in &settings.index {
+                let candidate = path.join(index);
+                if let Lookup::File(_) = self.lookup(req, settings, &candidate) {
+                    let mut next = uri.path.clone();
+                    next.extend_from_slice(index.as_bytes());
+                    return self.serve(req, next, uri.query.clone(), true);
+                }
+            }
+        }
+        match self.lookup(req, settings, &path) {
+            Lookup::Dir if !is_dir_uri => {
+                let mut location = uri.path.clone();
+                location.push(b'/');
+                if let Some(q) = &uri.query {
+                    location.push(b'?');
+                    location.extend_from_slice(q);
+                }
+                let location = String::from_utf8_lossy(&location).into_owned();
+                self.redirect(req, settings, 301, &location)
+            }
+            Lookup::Dir if settings.autoindex => self.autoindex(req, settings, &path, &uri.path),
+            Lookup::Dir => self.error(req, settings, 403),
+            Lookup::File(_) if is_dir_uri => self.error(req, settings, 404),
+            Lookup::File(info) => self.file(req, settings, &uri.path, &path, info),
+            Lookup::Forbidden => self.error(req, settings, 403),
+            Lookup::NotFound => self.error(req, settings, 404),
+        }
+    }
+
+    fn file(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, uri: &[u8], path: &std::path::Path, info: Rc<FileInfo>) -> Reply {
+        let name = String::from_utf8_lossy(uri);
+        let mime = s.types.lookup(&name).unwrap_or(&s.default_type).to_string();
+        let mut info = info;
+        let mut gzip = false;
+        if s.gzip_static != Gzip::Off && (s.gzip_static == Gzip::Always || accepts_gzip(req.head)) {
+            let mut gz = path.as_os_str().to_owned();
+            gz.push(".gz");
+            if let Lookup::File(g) = self.lookup(req, s, std::path::Path::new(&gz)) {
+                info = g;
+                gzip = true;
+            }
+        }
+        let etag = s.etag.then_some(info.etag.as_str());
+        let ims = match s.if_modified_since {
+            ImsMode::Off => Ims::Off,
+            ImsMode::Exact => Ims::Exact,
+            ImsMode::Before => Ims::Before,
+        };
+        let get_or_head = matches!(req.method, Method::Get | Method::Head);
+        match response::preconditions(req.head, etag, info.mtime, ims, get_or_head) {
+            Precondition::Failed => return self.error(req, s, 412),
+            Precondition::NotModified => {
+                let date = self.date.get(req.wall).to_string();
+                let mut head = Vec::with_capacity(256);
+                let mut w = HeadWriter::start(&mut head, 304, s.server_tokens, &date);
+                w.header("Last-Modified", &info.last_modified);
+                w.connection(req.keep_alive, req.head.minor);
+                if let Some(e) = etag {
+                    w.header("ETag", e);
+                }
+                write_expires(&mut w, s, req.wall, info.mtime);
+                write_add_headers(&mut w, s, 304);
+                w.end();
+                return Reply { status: 304, head, body: Vec::new(), close: !req.keep_alive, body_len: 0 };
+            }
+            Precondition::Proceed => {}
+        }
+        let ranges_allowed = !gzip && s.max_ranges != Some(0) && req.method == Method::Get;
+        let mut ranges = match &req.head.range {
+            Some(r) if ranges_allowed => response::parse_ranges(r, info.size, s.max_ranges),
+            _ => Ranges::Full,
+        };
+        if let (Some(ir), Ranges::Partial(_) | Ranges::Unsatisfiable) = (&req.head.if_range, &ranges) {
+            if !response::if_range_holds(ir, etag, info.mtime) {
+                ranges = Ranges::Full;
+            }
+        }
+        let content_type = with_charset(&mime, s);
+        let whole = |offset: u64, len: u64| match &info.content {
+            Some(c) => Part::Bytes(c.slice(offset as usize..(offset + len) as usize)),
+            None => Part::File { info: info.clone(), offset, len },
+        };
+        let (status, body, body_len, extra): (u16, Vec<Part>, u64, Vec<(String, String)>) = match &ranges {
+            Ranges::Full => (200, vec![whole(0, info.size)], info.size, Vec::new()),
+            Ranges::Unsatisfiable => {
+                let mut r = self.error(req, s, 416);
+                // nginx's 416 names the representation's length.
+                insert_before_end(&mut r.head, &format!("Content-Range: bytes */{}\r\n", info.size));
+                return r;
+            }
+            Ranges::Partial(list) if list.len() == 1 => {
+                let (first, last) = list[0];
+                let range = format!("bytes {first}-{last}/{}", info.size);
+                (206, vec![whole(first, last - first + 1)], last - first + 1, vec![("Content-Range".into(), range)])
+            }
+            Ranges::Partial(list) => {
+                self.boundary += 1;
+                let boundary = format!("{:020}", self.boundary);
+                let (body, len) = response::multipart(&boundary, &content_type, info.size, list, whole);
+                let ct = format!("multipart/byteranges; boundary={boundary}");
+                (206, body, len, vec![("Content-Type".into(), ct)])
+            }
+        };
+        let date = self.date.get(req.wall).to_string();
+        let mut head = Vec::with_capacity(320);
+        let mut w = HeadWriter::start(&mut head, status, s.server_tokens, &date);
+        match extra.iter().find(|(n, _)| n == "Content-Type") {
+            Some((_, ct)) => w.header("Content-Type", ct),
+            None => w.header("Content-Type", &content_type),
+        }
+        w.number("Content-Length", body_len);
+        w.header("Last-Modified", &info.last_modified);
+        w.connection(req.keep_alive, req.head.minor);
+        if let Some(e) = etag {
+            w.header("ETag", e);
+        }
+        write_expires(&mut w, s, req.wall, info.mtime);
+        if let Some((_, cr)) = extra.iter().find(|(n, _)| n == "Content-Range") {
+            w.header("Content-Range", cr);
+        }
+        if gzip {
+            w.header("Content-Encoding", "gzip");
+            if s.gzip_vary {
+                w.header("Vary", "Accept-Encoding");
+            }
+        } else if s.max_ranges != Some(0) {
+            w.header("Accept-Ranges", "bytes");
+        }
+        write_add_headers(&mut w, s, status);
+        w.end();
+        let head_only = req.method == Method::Head;
+        Reply {
+            status,
+            head,
+            body: if head_only { Vec::new() } else { body },
+            close: !req.keep_alive,
+            body_len: if head_only { 0 } else { body_len },
+        }
+    }
+
+    fn autoindex(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, dir: &std::path::Path, uri: &[u8]) -> Reply {
+        let Ok(html) = autoindex::render(dir, uri, s.autoindex_exact_size, s.autoindex_localtime) else {
+            return self.error(req, s, 403);
+        };
+        let body = Bytes::from(html);
+        self.simple(req, s, 200, "text/html", body, &[])
+    }
+
+    /// nginx `return CODE [text|URL]`.
+    fn ret(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, code: u16, text: Option<&str>, _query: Option<&[u8]>) -> Reply {
+        if code == 444 {
+            return Reply { status: 444, close: true, ..Reply::default() };
+        }
+        match text {
+            Some(url) if is_redirect(code) => self.redirect(req, s, code, url),
+            Some(text) => {
+                let body = Bytes::copy_from_slice(text.as_bytes());
+                let ct = s.default_type.clone();
+                self.simple(req, s, code, &ct, body, &[])
+            }
+            None => self.error(req, s, code),
+        }
+    }
+
+    fn redirect(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, code: u16, target: &str) -> Reply {
+        let location = if target.starts_with('/') && s.absolute_redirect {
+            let port = req.local.port();
+            if s.port_in_redirect && port != 80 {
+                format!("http://{}:{}{}", req.host, port, target)
+            } else {
+                format!("http://{}{}", req.host, target)
+            }
+        } else {
+            target.to_string()
+        };
+        let body = error_body(code, s.server_tokens);
+        self.simple(req, s, code, "text/html", body, &[("Location", &location)])
+    }
+
+    /// An error status: an `error_page` redirect when configured, else the built-in page.
+    pub fn error(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, code: u16) -> Reply {
+        if let Some(page) = s.error_pages.iter().find(|p| p.codes.contains(&code)) {
+            if req.redirects < MAX_REDIRECTS {
+                let page = page.clone();
+                let mut reply = if page.target.starts_with('@') {
+                    self.serve_named(req, &page.target)
+                } else if page.target.starts_with('/') {
+                    if req.method != Method::Head {
+                        req.method = Method::Get;
+                    }
+                    match uri::normalize(page.target.as_bytes(), true) {
+                        Ok(n) => self.serve(req, n.path, n.query, true),
+                        Err(_) => self.builtin_error(req, s, 500),
+                    }
+                } else {
+                    return self.redirect(req, s, 302, &page.target);
+                };
+                let status = match page.answer {
+                    ErrorPageCode::Same => code,
+                    ErrorPageCode::FromTarget => reply.status,
+                    ErrorPageCode::Code(c) => c,
+                };
+                if status != reply.status {
+                    set_status(&mut reply, status);
+                }
+                return reply;
+            }
+        }
+        self.builtin_error(req, s, code)
+    }
+
+    fn builtin_error(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, code: u16) -> Reply {
+        let body = if has_error_page(code) { error_body(code, s.server_tokens) } else { Bytes::new() };
+        let mut reply = self.simple(req, s, code, "text/html", body, &[]);
+        // Statuses after which the connection's framing or purpose is in doubt close it.
+        if matches!(code, 400 | 408 | 413 | 414 | 431 | 500 | 501 | 505) {
+            reply.close = true;
+            close_in_head(&mut reply.head);
+        }
+        reply
+    }
+
+    /// A response with an in-memory body.
+    fn simple(&mut self, req: &Request<'_>, s: &Settings, code: u16, content_type: &str, body: Bytes, extra: &[(&str, &str)]) -> Reply {
+        let date = self.date.get(req.wall).to_string();
+        let mut head = Vec::with_capacity(256);
+        let mut w = HeadWriter::start(&mut head, code, s.server_tokens, &date);
+        if !body.is_empty() || code == 200 {
+            w.header("Content-Type", &with_charset(content_type, s));
+        }
+        w.number("Content-Length", body.len() as u64);
+        for (name, value) in extra {
+            w.header(name, value);
+        }
+        w.connection(req.keep_alive, req.head.minor);
+        write_add_headers(&mut w, s, code);
+        w.end();
+        let head_only = req.method == Method::Head;
+        Reply {
+            status: code,
+            head,
+            body_len: if head_only { 0 } else { body.len() as u64 },
+            body: if head_only || body.is_empty() { Vec::new() } else { vec![Part::Bytes(body)] },
+            close: !req.keep_alive,
+        }
+    }
+}
+
+impl<'a> Request<'a> {
+    pub fn new(cfg: &'a Config, server: &'a Server, head: &'a Head, host: String, local: SocketAddr, now: Instant, wall: SystemTime, keep_alive: bool) -> Self {
+        Request { cfg, server, head, host, local, now, wall, keep_alive, method: head.method, redirects: 0 }
+    }
+}
+
+struct Uri {
+    path: Vec<u8>,
+    query: Option<Vec<u8>>,
+    /// The matched prefix, for `alias`.
+    prefix: Option<Vec<u8>>,
+}
+
+/// Picks the server for a connection's listener and the request's host (nginx's order).
+pub fn select_server<'c>(cfg: &'c Config, listener: usize, host: &str) -> &'c Server {
+    let candidates = cfg.by_listener.get(listener).map(Vec::as_slice).unwrap_or(&[]);
+    let server = |i: &usize| &cfg.servers[*i];
+    let names = |i: &usize| server(i).names.iter();
+    let exact = candidates.iter().find(|i| names(i).any(|n| matches!(n, ServerName::Exact(e) if e == host)));
+    let leading = || {
+        candidates
+            .iter()
+            .filter_map(|i| {
+                names(i)
+                    .filter_map(|n| match n {
+                        ServerName::LeadingWild(w) if host.ends_with(w.as_str()) => Some(w.len()),
+                        _ => None,
+                    })
+                    .max()
+                    .map(|len| (len, i))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, i)| i)
+    };
+    let trailing = || {
+        candidates
+            .iter()
+            .filter_map(|i| {
+                names(i)
+                    .filter_map(|n| match n {
+                        ServerName::TrailingWild(w) if host.starts_with(w.as_str()) => Some(w.len()),
+                        _ => None,
+                    })
+                    .max()
+                    .map(|len| (len, i))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, i)| i)
+    };
+    let regex = || candidates.iter().find(|i| names(i).any(|n| matches!(n, ServerName::Regex(r) if r.is_match(host))));
+    let chosen = exact.or_else(leading).or_else(trailing).or_else(regex).or(candidates.first());
+    chosen.map(server).unwrap_or(&cfg.servers[0])
+}
+
+/// nginx's location order: exact match; else the longest prefix (final if `^~`); else the
+/// first matching regex in file order; else that longest prefix. Nested locations repeat it.
+pub fn find_location<'l>(locations: &'l [Location], path: &[u8]) -> Option<&'l Location> {
+    let text = String::from_utf8_lossy(path);
+    let mut best: Option<&Location> = None;
+    let mut best_len = 0;
+    for loc in locations {
+        match &loc.matcher {
+            Matcher::Exact(p) if p.as_bytes() == path => return Some(loc),
+            Matcher::Prefix { path: p, .. } if path.starts_with(p.as_bytes()) && (best.is_none() || p.len() > best_len) => {
+                best = Some(loc);
+                best_len = p.len();
+            }
+            _ => {}
+        }
+    }
+    if let Some(b) = best {
+        if let Some(inner) = find_location(&b.children, path) {
+            return Some(inner);
+        }
+        if matches!(b.matcher, Matcher::Prefix { stop_regex: true, .. }) {
+            return Some(b);
+        }
+    }
+    for loc in locations {
+        if let Matcher::Regex(re) = &loc.matcher {
+            if re.is_match(&text) {
+                return find_location(&loc.children, path).or(Some(loc));
+            }
+        }
+    }
+    best
+}
+
+fn prefix_of(loc: &Location) -> Option<Vec<u8>> {
+    match &loc.matcher {
+        Matcher::Prefix { path, .. } | Matcher::Exact(path) => Some(path.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// The file system path for a URI: `root + uri`, or `alias` replacing the location's prefix.
+fn map_path(s: &Settings, uri: &[u8], prefix: Option<&[u8]>) -> PathBuf {
+    match (&s.alias, prefix) {
+        (Some(alias), Some(prefix)) if uri.starts_with(prefix) => {
+            let mut p = alias.as_os_str().as_bytes().to_vec();
+            p.extend_from_slice(&uri[prefix.len()..]);
+            PathBuf::from(OsStr::from_bytes(&p))
+        }
+        (Some(alias), _) => alias.clone(),
+        _ => {
+            let mut p = s.root.as_os_str().as_bytes().to_vec();
+            p.extend_from_slice(uri);
+            PathBuf::from(OsStr::from_bytes(&p))
+        }
+    }
+}
+
+/// Expands `$uri` in a try_files candidate.
+fn substitute(pattern: &str, uri: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pattern.len() + uri.len());
+    let mut rest = pattern.as_bytes();
+    while let Some(i) = memchr::memmem::find(rest, b"$uri") {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(uri);
+        rest = &rest[i + 4..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+fn accepts_gzip(head: &Head) -> bool {
+    let Some(ae) = &head.accept_encoding else { return false };
+    String::from_utf8_lossy(ae).split(',').any(|c| {
+        let mut parts = c.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let q_zero = parts.any(|p| matches!(p.trim().strip_prefix("q="), Some(q) if q.trim().parse::<f32>() == Ok(0.0)));
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+    })
+}
+
+fn with_charset(mime: &str, s: &Settings) -> String {
+    match &s.charset {
+        Some(c) if mime.starts_with("text/") || mime.contains("javascript") || mime.contains("xml") => format!("{mime}; charset={c}"),
+        _ => mime.to_string(),
+    }
+}
+
+fn write_expires(w: &mut HeadWriter<'_>, s: &Settings, now: SystemTime, mtime: i64) {
+    let Some(exp) = s.expires else { return };
+    let now_secs = unix_secs(now);
+    let (at, max_age) = match exp {
+        Expires::Epoch => (1, None),
+        Expires::Max => (2_147_483_647, Some(315_360_000)),
+        Expires::Access(d) => (now_secs + d, Some(d)),
+        Expires::Modified(d) => (mtime + d, Some(mtime + d - now_secs)),
+    };
+    w.header("Expires", &http_date(at));
+    match max_age {
+        Some(age) if age > 0 => w.header("Cache-Control", &format!("max-age={age}")),
+        _ => w.header("Cache-Control", "no-cache"),
+    }
+}
+
+/// `add_header` applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308, or with `always`.
+fn write_add_headers(w: &mut HeadWriter<'_>, s: &Settings, code: u16) {
+    let success = matches!(code, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308);
+    for h in s.add_headers.iter().filter(|h| success || h.always) {
+        w.header(&h.name, &h.value);
+    }
+}
+
+fn insert_before_end(head: &mut Vec<u8>, line: &str) {
+    let at = head.len() - 2;
+    head.splice(at..at, line.bytes());
+}
+
+fn close_in_head(head: &mut Vec<u8>) {
+    if let Some(i) = memchr::memmem::find(head, b"Connection: keep-alive\r\n") {
+        head.splice(i..i + 24, b"Connection: close\r\n".iter().copied());
+    }
+}
+
+/// Rewrites the status line of a built reply (error_page `=CODE`).
+fn set_status(reply: &mut Reply, code: u16) {
+    let end = memchr::memchr(b'\n', &reply.head).map_or(0, |i| i + 1);
+    let line = format!("HTTP/1.1 {} {}\r\n", code, response::reason(code));
+    reply.head.splice(..end, line.bytes());
+    reply.status = code;
+}
+
+/// Host for redirects and server selection: the absolute-form authority, else Host.
+pub fn request_host(head: &Head) -> (String, Option<Bytes>) {
+    if request::is_absolute(&head.target) {
+        let (authority, path) = request::split_absolute(&head.target);
+        return (request::host_name(&authority), Some(path));
+    }
+    (head.host.as_deref().map(request::host_name).unwrap_or_default(), None)
+}
