@@ -25,7 +25,14 @@ impl fmt::Display for ConfigError {
         match (self.line, self.key.is_empty()) {
             (0, _) => write!(f, "{}: {}", self.file.display(), self.message),
             (line, true) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
-            (line, false) => write!(f, "{}:{}: `{}`: {}", self.file.display(), line, self.key, self.message),
+            (line, false) => write!(
+                f,
+                "{}:{}: `{}`: {}",
+                self.file.display(),
+                line,
+                self.key,
+                self.message
+            ),
         }
     }
 }
@@ -46,7 +53,10 @@ impl Source {
             key: String::new(),
             message: format!("cannot read: {e}"),
         })?;
-        Ok(Source { path: path.to_path_buf(), text })
+        Ok(Source {
+            path: path.to_path_buf(),
+            text,
+        })
     }
 
     /// Deserializes the whole file; a syntax or type error names the offending line and key.
@@ -62,8 +72,17 @@ impl Source {
     pub fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
         let at = span.start.min(self.text.len());
         let line = self.text[..at].matches('\n').count() + 1;
-        let key = if key.is_empty() { self.key_on_line(line) } else { key.to_string() };
-        ConfigError { file: self.path.clone(), line, key, message: message.into() }
+        let key = if key.is_empty() {
+            self.key_on_line(line)
+        } else {
+            key.to_string()
+        };
+        ConfigError {
+            file: self.path.clone(),
+            line,
+            key,
+            message: message.into(),
+        }
     }
 
     fn key_on_line(&self, line: usize) -> String {
@@ -87,7 +106,10 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { workers: default_workers(), stack: Stack::Kernel }
+        RuntimeConfig {
+            workers: default_workers(),
+            stack: Stack::Kernel,
+        }
     }
 }
 
@@ -117,8 +139,12 @@ pub fn workers<'de, D: Deserializer<'de>>(d: D) -> Result<Workers, D::Error> {
     match Raw::deserialize(d)? {
         Raw::Word(w) if w == "auto" => Ok(Workers::Auto),
         Raw::Count(n) if (1..=1024).contains(&n) => Ok(Workers::Count(n as usize)),
-        Raw::Count(n) => Err(de::Error::custom(format!("must be between 1 and 1024, got {n}"))),
-        Raw::Word(w) => Err(de::Error::custom(format!("must be \"auto\" or a number, got \"{w}\""))),
+        Raw::Count(n) => Err(de::Error::custom(format!(
+            "must be between 1 and 1024, got {n}"
+        ))),
+        Raw::Word(w) => Err(de::Error::custom(format!(
+            "must be \"auto\" or a number, got \"{w}\""
+        ))),
     }
 }
 
@@ -150,13 +176,17 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     let mut total_ms: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let n: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let ms = match &rest[..unit_len] {
             "" | "s" => 1000,
             "ms" => 1,
@@ -199,13 +229,15 @@ impl NumberOrText {
 /// Deserializes a size (`"8k"`); for use with `#[serde(deserialize_with)]`.
 pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let raw = NumberOrText::deserialize(d)?;
-    raw.size().ok_or_else(|| de::Error::custom("expected a size such as 1024, \"8k\" or \"1m\""))
+    raw.size()
+        .ok_or_else(|| de::Error::custom("expected a size such as 1024, \"8k\" or \"1m\""))
 }
 
 /// Deserializes a duration (`"75s"`); for use with `#[serde(deserialize_with)]`.
 pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
     let raw = NumberOrText::deserialize(d)?;
-    raw.duration().ok_or_else(|| de::Error::custom("expected a duration such as 60, \"75s\" or \"500ms\""))
+    raw.duration()
+        .ok_or_else(|| de::Error::custom("expected a duration such as 60, \"75s\" or \"500ms\""))
 }
 
 #[cfg(test)]
@@ -220,26 +252,41 @@ mod tests {
     }
 
     fn source(text: &str) -> Source {
-        Source { path: PathBuf::from("test.toml"), text: text.to_string() }
+        Source {
+            path: PathBuf::from("test.toml"),
+            text: text.to_string(),
+        }
     }
 
     #[test]
     fn workers_accepts_auto_and_numbers() {
         let f: File = source("[runtime]\nworkers = \"auto\"\n").parse().unwrap();
         assert_eq!(f.runtime.workers, Workers::Auto);
-        let f: File = source("[runtime]\nworkers = 3\nstack = \"kernel\"\n").parse().unwrap();
+        let f: File = source("[runtime]\nworkers = 3\nstack = \"kernel\"\n")
+            .parse()
+            .unwrap();
         assert_eq!(f.runtime.workers, Workers::Count(3));
     }
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let e = source("[runtime]\n\nworkers = \"many\"\n").parse::<File>().unwrap_err();
+        let e = source("[runtime]\n\nworkers = \"many\"\n")
+            .parse::<File>()
+            .unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (3, "workers"));
-        assert!(e.to_string().starts_with("test.toml:3: `workers`: must be \"auto\""), "{e}");
-        let e = source("[runtime]\nstack = \"kernel\"\nthreads = 2\n").parse::<File>().unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("test.toml:3: `workers`: must be \"auto\""),
+            "{e}"
+        );
+        let e = source("[runtime]\nstack = \"kernel\"\nthreads = 2\n")
+            .parse::<File>()
+            .unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (3, "threads"));
         assert!(e.message.contains("unknown field"), "{e}");
-        let e = source("[runtime]\nstack = \"fast\"\n").parse::<File>().unwrap_err();
+        let e = source("[runtime]\nstack = \"fast\"\n")
+            .parse::<File>()
+            .unwrap_err();
         assert_eq!(e.line, 2);
     }
 

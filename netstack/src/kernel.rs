@@ -88,11 +88,15 @@ struct Io<M: Send + 'static> {
 
 impl<M: Send + 'static> Io<M> {
     fn slot(&self, conn: Conn) -> Option<&Slot> {
-        self.slots.get(conn.index()).filter(|s| s.generation == conn.generation())
+        self.slots
+            .get(conn.index())
+            .filter(|s| s.generation == conn.generation())
     }
 
     fn slot_mut(&mut self, conn: Conn) -> Option<&mut Slot> {
-        self.slots.get_mut(conn.index()).filter(|s| s.generation == conn.generation())
+        self.slots
+            .get_mut(conn.index())
+            .filter(|s| s.generation == conn.generation())
     }
 
     fn conn_of(&self, index: usize) -> Conn {
@@ -111,7 +115,12 @@ impl<M: Send + 'static> Io<M> {
         self.timer_seq += 1;
         let slot = &mut self.slots[index];
         slot.timer_seq = self.timer_seq;
-        self.timers.push(Reverse((deadline, index as u32, slot.generation, self.timer_seq)));
+        self.timers.push(Reverse((
+            deadline,
+            index as u32,
+            slot.generation,
+            self.timer_seq,
+        )));
         self.timer_seq
     }
 
@@ -155,14 +164,26 @@ impl<M: Send + 'static> Io<M> {
             dirty: false,
             timer_seq: 0,
         });
-        Some((Conn::new(index as u32, generation), Accepted { listener, peer, local }))
+        Some((
+            Conn::new(index as u32, generation),
+            Accepted {
+                listener,
+                peer,
+                local,
+            },
+        ))
     }
 
     /// Writes as much queued output as the socket takes. Returns false on a fatal error.
     fn flush(&mut self, index: usize) -> bool {
         let slot = &mut self.slots[index];
         while !slot.out.is_empty() {
-            let iov: Vec<IoSlice<'_>> = slot.out.iter().take(IOV_MAX).map(|b| IoSlice::new(b)).collect();
+            let iov: Vec<IoSlice<'_>> = slot
+                .out
+                .iter()
+                .take(IOV_MAX)
+                .map(|b| IoSlice::new(b))
+                .collect();
             let sent = rustix::net::sendmsg(
                 &slot.fd,
                 &iov,
@@ -215,7 +236,9 @@ impl<M: Send + 'static> Cx for Io<M> {
         if data.is_empty() {
             return;
         }
-        let Some(slot) = self.slot_mut(conn) else { return };
+        let Some(slot) = self.slot_mut(conn) else {
+            return;
+        };
         if slot.state != State::Open {
             return;
         }
@@ -229,7 +252,9 @@ impl<M: Send + 'static> Cx for Io<M> {
     }
 
     fn close(&mut self, conn: Conn) {
-        let Some(slot) = self.slot_mut(conn) else { return };
+        let Some(slot) = self.slot_mut(conn) else {
+            return;
+        };
         if slot.state == State::Open {
             slot.state = State::Closing;
             slot.timer_seq = 0;
@@ -244,7 +269,9 @@ impl<M: Send + 'static> Cx for Io<M> {
     }
 
     fn pause_reading(&mut self, conn: Conn, paused: bool) {
-        let Some(slot) = self.slot_mut(conn) else { return };
+        let Some(slot) = self.slot_mut(conn) else {
+            return;
+        };
         let resume = slot.paused && !paused && slot.readable;
         slot.paused = paused;
         if resume {
@@ -253,7 +280,9 @@ impl<M: Send + 'static> Cx for Io<M> {
     }
 
     fn set_timer(&mut self, conn: Conn, deadline: Option<Instant>) {
-        let Some(slot) = self.slot_mut(conn) else { return };
+        let Some(slot) = self.slot_mut(conn) else {
+            return;
+        };
         if slot.state != State::Open {
             return;
         }
@@ -301,7 +330,12 @@ impl<S: Service> Worker<S> {
     fn new(service: S, setup: WorkerSetup<S::Msg>) -> io::Result<Self> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let wake = &setup.mailboxes[setup.index].wake;
-        epoll::add(&epoll, wake, EventData::new_u64(WAKE), EventFlags::IN | EventFlags::ET)?;
+        epoll::add(
+            &epoll,
+            wake,
+            EventData::new_u64(WAKE),
+            EventFlags::IN | EventFlags::ET,
+        )?;
         let mut io = Io {
             index: setup.index,
             mailboxes: setup.mailboxes.clone(),
@@ -322,7 +356,12 @@ impl<S: Service> Worker<S> {
             stopping: false,
         };
         install_listeners(&mut io, setup.listeners)?;
-        Ok(Worker { service, io, events: Vec::with_capacity(256), exit: false })
+        Ok(Worker {
+            service,
+            io,
+            events: Vec::with_capacity(256),
+            exit: false,
+        })
     }
 
     fn run(&mut self) {
@@ -334,7 +373,11 @@ impl<S: Service> Worker<S> {
                 tv_sec: d.as_secs() as i64,
                 tv_nsec: d.subsec_nanos() as i64,
             });
-            match epoll::wait(&self.io.epoll, rustix::buffer::spare_capacity(&mut self.events), ts.as_ref()) {
+            match epoll::wait(
+                &self.io.epoll,
+                rustix::buffer::spare_capacity(&mut self.events),
+                ts.as_ref(),
+            ) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => {
                     eprintln!("worker {}: epoll_wait: {e}", self.io.index);
@@ -362,7 +405,11 @@ impl<S: Service> Worker<S> {
     /// How long `epoll_wait` may block: not at all when work is pending, else until the next
     /// timer or service tick.
     fn timeout(&self, tick_at: Option<Instant>) -> Option<Duration> {
-        if !self.io.ready.is_empty() || !self.io.ready_listeners.is_empty() || !self.io.local.is_empty() || !self.io.dirty.is_empty() {
+        if !self.io.ready.is_empty()
+            || !self.io.ready_listeners.is_empty()
+            || !self.io.local.is_empty()
+            || !self.io.dirty.is_empty()
+        {
             return Some(Duration::ZERO);
         }
         let next_timer = self.io.timers.peek().map(|Reverse((at, ..))| *at);
@@ -383,15 +430,24 @@ impl<S: Service> Worker<S> {
             return self.accept_all((token & !LISTENER) as usize);
         }
         let (index, generation) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
-        let Some(slot) = self.io.slots.get_mut(index) else { return };
+        let Some(slot) = self.io.slots.get_mut(index) else {
+            return;
+        };
         if slot.generation != generation {
             return;
         }
-        if flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR) {
+        if flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR)
+        {
             slot.readable = true;
             self.read(index);
         }
-        if flags.intersects(EventFlags::OUT) && self.io.slots.get(index).is_some_and(|s| s.generation == generation) {
+        if flags.intersects(EventFlags::OUT)
+            && self
+                .io
+                .slots
+                .get(index)
+                .is_some_and(|s| s.generation == generation)
+        {
             self.io.mark_dirty(index);
         }
     }
@@ -401,7 +457,9 @@ impl<S: Service> Worker<S> {
             return;
         }
         for _ in 0..ACCEPTS_PER_TURN {
-            let Some((conn, info)) = self.io.accept(listener) else { return };
+            let Some((conn, info)) = self.io.accept(listener) else {
+                return;
+            };
             self.service.on_accept(&mut self.io, conn, &info);
             self.read(conn.index());
         }
@@ -412,8 +470,13 @@ impl<S: Service> Worker<S> {
     /// Reads what the connection has, a bounded number of times, delivering each chunk.
     fn read(&mut self, index: usize) {
         for _ in 0..READS_PER_TURN {
-            let Some(slot) = self.io.slots.get_mut(index) else { return };
-            if !slot.readable || (slot.paused && slot.state == State::Open) || slot.state == State::Closing {
+            let Some(slot) = self.io.slots.get_mut(index) else {
+                return;
+            };
+            if !slot.readable
+                || (slot.paused && slot.state == State::Open)
+                || slot.state == State::Closing
+            {
                 return;
             }
             if self.io.arena.len() < ARENA_MIN {
@@ -485,10 +548,15 @@ impl<S: Service> Worker<S> {
                     }
                 }
                 let old = std::mem::take(&mut self.io.listeners);
-                let mut pool: Vec<(SocketAddr, TcpListener)> = old.into_iter().chain(fresh).collect();
+                let mut pool: Vec<(SocketAddr, TcpListener)> =
+                    old.into_iter().chain(fresh).collect();
                 let next: Vec<_> = addrs
                     .iter()
-                    .filter_map(|a| pool.iter().position(|(b, _)| b == a).map(|i| pool.swap_remove(i)))
+                    .filter_map(|a| {
+                        pool.iter()
+                            .position(|(b, _)| b == a)
+                            .map(|i| pool.swap_remove(i))
+                    })
                     .collect();
                 for (_, dropped) in &pool {
                     let _ = epoll::delete(&self.io.epoll, dropped);
@@ -514,7 +582,9 @@ impl<S: Service> Worker<S> {
     fn deliver_messages(&mut self) {
         // Bounded: messages posted while delivering wait for the next turn.
         for _ in 0..self.io.local.len() {
-            let Some(msg) = self.io.local.pop_front() else { break };
+            let Some(msg) = self.io.local.pop_front() else {
+                break;
+            };
             self.service.on_message(&mut self.io, msg);
         }
     }
@@ -525,7 +595,9 @@ impl<S: Service> Worker<S> {
                 break;
             }
             self.io.timers.pop();
-            let Some(slot) = self.io.slots.get_mut(index as usize) else { continue };
+            let Some(slot) = self.io.slots.get_mut(index as usize) else {
+                continue;
+            };
             if slot.generation != generation || slot.timer_seq != seq {
                 continue;
             }
@@ -550,7 +622,9 @@ impl<S: Service> Worker<S> {
             }
             for index in dirty {
                 let index = index as usize;
-                let Some(slot) = self.io.slots.get_mut(index) else { continue };
+                let Some(slot) = self.io.slots.get_mut(index) else {
+                    continue;
+                };
                 slot.dirty = false;
                 let had_output = !slot.out.is_empty();
                 if !self.io.flush(index) {
@@ -593,7 +667,10 @@ impl<S: Service> Worker<S> {
     }
 }
 
-fn install_listeners<M: Send + 'static>(io: &mut Io<M>, listeners: Vec<(SocketAddr, TcpListener)>) -> io::Result<()> {
+fn install_listeners<M: Send + 'static>(
+    io: &mut Io<M>,
+    listeners: Vec<(SocketAddr, TcpListener)>,
+) -> io::Result<()> {
     for (i, (_, l)) in listeners.iter().enumerate() {
         let token = EventData::new_u64(LISTENER | i as u64);
         let flags = EventFlags::IN | EventFlags::ET;

@@ -66,7 +66,11 @@ pub(crate) struct Mailbox<M> {
 impl<M> Mailbox<M> {
     fn new() -> io::Result<Self> {
         let wake = eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?;
-        Ok(Mailbox { queue: SegQueue::new(), notified: AtomicBool::new(false), wake })
+        Ok(Mailbox {
+            queue: SegQueue::new(),
+            notified: AtomicBool::new(false),
+            wake,
+        })
     }
 
     pub(crate) fn push(&self, msg: Envelope<M>) {
@@ -112,7 +116,8 @@ where
     F: Fn(usize) -> S + Send + Sync + 'static,
 {
     let workers = workers.max(1);
-    let mut per_worker: Vec<Vec<(SocketAddr, TcpListener)>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut per_worker: Vec<Vec<(SocketAddr, TcpListener)>> =
+        (0..workers).map(|_| Vec::new()).collect();
     let mut bound = Vec::with_capacity(listen.len());
     for l in listen {
         let sockets = bind_reuseport(l, workers)?;
@@ -121,8 +126,11 @@ where
             per_worker[w].push((l.addr, socket));
         }
     }
-    let mailboxes: Arc<Vec<Mailbox<S::Msg>>> =
-        Arc::new((0..workers).map(|_| Mailbox::new()).collect::<io::Result<_>>()?);
+    let mailboxes: Arc<Vec<Mailbox<S::Msg>>> = Arc::new(
+        (0..workers)
+            .map(|_| Mailbox::new())
+            .collect::<io::Result<_>>()?,
+    );
     let cpus = allowed_cpus();
     let make = Arc::new(make);
     let mut threads = Vec::with_capacity(workers);
@@ -143,7 +151,12 @@ where
             })?;
         threads.push(thread);
     }
-    Ok(Runtime { mailboxes, threads, listen: listen.to_vec(), bound })
+    Ok(Runtime {
+        mailboxes,
+        threads,
+        listen: listen.to_vec(),
+        bound,
+    })
 }
 
 impl<M: Send + 'static> Runtime<M> {
@@ -184,7 +197,8 @@ impl<M: Send + 'static> Runtime<M> {
     /// bound here first: on error nothing changes.
     pub fn set_listeners(&mut self, listen: &[Listen]) -> io::Result<()> {
         let workers = self.workers();
-        let mut fresh: Vec<Vec<(SocketAddr, TcpListener)>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut fresh: Vec<Vec<(SocketAddr, TcpListener)>> =
+            (0..workers).map(|_| Vec::new()).collect();
         let mut bound = Vec::with_capacity(listen.len());
         for l in listen {
             match self.listen.iter().position(|old| old.addr == l.addr) {

@@ -57,7 +57,13 @@ impl Service for Echo {
 
     fn on_message<C: Cx<Msg = Msg>>(&mut self, cx: &mut C, msg: Msg) {
         match msg {
-            Msg::Ping { from_worker, conn } => cx.post(from_worker, Msg::Pong { worker: cx.worker(), conn }),
+            Msg::Ping { from_worker, conn } => cx.post(
+                from_worker,
+                Msg::Pong {
+                    worker: cx.worker(),
+                    conn,
+                },
+            ),
             Msg::Pong { worker, conn } => cx.send(conn, Bytes::from(format!("pong{worker};"))),
         }
     }
@@ -65,7 +71,10 @@ impl Service for Echo {
 
 fn start(workers: usize) -> runtime::Runtime<Msg> {
     let listen = [Listen::new("127.0.0.1:0".parse().unwrap())];
-    runtime::start(workers, &listen, |_| Echo { pending: Vec::new() }).expect("start runtime")
+    runtime::start(workers, &listen, |_| Echo {
+        pending: Vec::new(),
+    })
+    .expect("start runtime")
 }
 
 fn connect(rt: &runtime::Runtime<Msg>) -> TcpStream {
@@ -98,7 +107,9 @@ fn echoes_many_connections_on_two_workers() {
 fn large_transfer_survives_backpressure_in_both_directions() {
     let rt = start(1);
     let mut c = connect(&rt);
-    let data: Vec<u8> = (0..8 << 20).map(|i: u32| (i * 7 + i / 4096) as u8).collect();
+    let data: Vec<u8> = (0..8 << 20)
+        .map(|i: u32| (i * 7 + i / 4096) as u8)
+        .collect();
     let mut writer = c.try_clone().unwrap();
     let expected = data.clone();
     // Write everything before reading anything: the server's send queue must absorb the
@@ -168,7 +179,10 @@ fn graceful_quit_waits_for_open_connections() {
     while !rt.finished() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(rt.finished(), "worker did not exit after its last connection closed");
+    assert!(
+        rt.finished(),
+        "worker did not exit after its last connection closed"
+    );
     // New connections are refused once the listeners are closed.
     assert!(TcpStream::connect(rt.local_addrs()[0]).is_err());
     rt.join();
@@ -179,7 +193,10 @@ fn listeners_change_without_dropping_connections() {
     let mut rt = start(2);
     let first = rt.local_addrs()[0];
     let mut c = connect(&rt);
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     rt.set_listeners(&[Listen::new(free)]).unwrap();
     let second = rt.local_addrs()[0];
     assert_ne!(first, second);
@@ -190,7 +207,10 @@ fn listeners_change_without_dropping_connections() {
     d.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     d.write_all(b"new").unwrap();
     assert_eq!(read_exact_len(&mut d, 3), b"new");
-    assert!(TcpStream::connect(first).is_err(), "old listener still open");
+    assert!(
+        TcpStream::connect(first).is_err(),
+        "old listener still open"
+    );
     // Binding an address in use fails and keeps the current set.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let err = rt.set_listeners(&[Listen::new(taken.local_addr().unwrap())]);

@@ -14,7 +14,12 @@ struct Entry {
     mtime: i64,
 }
 
-pub fn render(dir: &Path, uri: &[u8], exact_size: bool, _localtime: bool) -> std::io::Result<String> {
+pub fn render(
+    dir: &Path,
+    uri: &[u8],
+    exact_size: bool,
+    _localtime: bool,
+) -> std::io::Result<String> {
     let mut entries = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let e = e?;
@@ -23,8 +28,15 @@ pub fn render(dir: &Path, uri: &[u8], exact_size: bool, _localtime: bool) -> std
             continue;
         }
         // Follow symlinks like nginx (stat, not lstat); skip entries that vanished.
-        let Ok(meta) = std::fs::metadata(e.path()) else { continue };
-        entries.push(Entry { name, dir: meta.is_dir(), size: meta.len(), mtime: meta.mtime() });
+        let Ok(meta) = std::fs::metadata(e.path()) else {
+            continue;
+        };
+        entries.push(Entry {
+            name,
+            dir: meta.is_dir(),
+            size: meta.len(),
+            mtime: meta.mtime(),
+        });
     }
     entries.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.cmp(&b.name)));
     let uri = html_escape(&String::from_utf8_lossy(uri));
@@ -40,7 +52,14 @@ pub fn render(dir: &Path, uri: &[u8], exact_size: bool, _localtime: bool) -> std
         } else {
             (html_escape(&shown), chars)
         };
-        let _ = write!(out, "<a href=\"{}{slash}\">{label}</a>{:pad$} {} ", href_escape(&e.name), "", date(e.mtime), pad = NAME_COLUMNS - width);
+        let _ = write!(
+            out,
+            "<a href=\"{}{slash}\">{label}</a>{:pad$} {} ",
+            href_escape(&e.name),
+            "",
+            date(e.mtime),
+            pad = NAME_COLUMNS - width
+        );
         if e.dir {
             let _ = write!(out, "{:>19}\r\n", "-");
         } else if exact_size {
@@ -73,7 +92,10 @@ fn human_size(n: u64) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Escapes a file name for use in an href (nginx escapes spaces, quotes, '%', '?', '#' and

@@ -50,7 +50,14 @@ pub struct FileCache {
 impl FileCache {
     /// Looks `path` up, from the cache when it was checked less than `valid` ago (and `cached`
     /// is on). Files up to `max_content` bytes are kept in memory.
-    pub fn lookup(&mut self, path: &Path, now: Instant, cached: bool, valid: Duration, max_content: u64) -> Lookup {
+    pub fn lookup(
+        &mut self,
+        path: &Path,
+        now: Instant,
+        cached: bool,
+        valid: Duration,
+        max_content: u64,
+    ) -> Lookup {
         if cached {
             if let Some(e) = self.entries.get(path) {
                 if now.duration_since(e.checked) < valid {
@@ -67,7 +74,13 @@ impl FileCache {
             if self.entries.len() >= MAX_ENTRIES {
                 self.entries.clear();
             }
-            self.entries.insert(path.to_path_buf(), Entry { found: found.clone(), checked: now });
+            self.entries.insert(
+                path.to_path_buf(),
+                Entry {
+                    found: found.clone(),
+                    checked: now,
+                },
+            );
         } else {
             self.entries.remove(path);
         }
@@ -127,12 +140,17 @@ fn read_info(path: &Path, meta: &Metadata, max_content: u64) -> io::Result<FileI
 }
 
 pub fn http_date(secs: i64) -> String {
-    let t = if secs >= 0 { UNIX_EPOCH + Duration::from_secs(secs as u64) } else { UNIX_EPOCH };
+    let t = if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        UNIX_EPOCH
+    };
     httpdate::fmt_http_date(t)
 }
 
 pub fn unix_secs(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Reads `len` bytes at `offset` of a file that is too large to cache.
@@ -142,7 +160,12 @@ pub fn read_chunk(path: &Path, offset: u64, len: usize) -> io::Result<Bytes> {
     let mut filled = 0;
     while filled < len {
         match file.read_at(&mut buf[filled..], offset + filled as u64)? {
-            0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while sent")),
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while sent",
+                ))
+            }
             n => filled += n,
         }
     }
@@ -161,20 +184,34 @@ mod tests {
         std::fs::write(&path, b"hello").unwrap();
         let mut cache = FileCache::default();
         let t0 = Instant::now();
-        let Lookup::File(a) = cache.lookup(&path, t0, true, Duration::from_secs(1), 1024) else { panic!() };
+        let Lookup::File(a) = cache.lookup(&path, t0, true, Duration::from_secs(1), 1024) else {
+            panic!()
+        };
         assert_eq!(a.content.as_deref(), Some(&b"hello"[..]));
         assert_eq!(a.etag, format!("\"{:x}-5\"", a.mtime));
         std::fs::write(&path, b"hello, world").unwrap();
         // Within the validity window the cached answer stands; after it, the change shows.
-        let Lookup::File(b) = cache.lookup(&path, t0, true, Duration::from_secs(1), 1024) else { panic!() };
+        let Lookup::File(b) = cache.lookup(&path, t0, true, Duration::from_secs(1), 1024) else {
+            panic!()
+        };
         assert_eq!(b.size, 5);
         let later = t0 + Duration::from_secs(2);
-        let Lookup::File(c) = cache.lookup(&path, later, true, Duration::from_secs(1), 1024) else { panic!() };
+        let Lookup::File(c) = cache.lookup(&path, later, true, Duration::from_secs(1), 1024) else {
+            panic!()
+        };
         assert_eq!(c.size, 12);
-        let Lookup::File(big) = cache.lookup(&path, later, true, Duration::from_secs(1), 4) else { panic!() };
+        let Lookup::File(big) = cache.lookup(&path, later, true, Duration::from_secs(1), 4) else {
+            panic!()
+        };
         assert!(big.content.is_none() || big.size <= 4);
-        assert!(matches!(cache.lookup(&dir, later, true, Duration::from_secs(1), 4), Lookup::Dir));
-        assert!(matches!(cache.lookup(&dir.join("nope"), later, true, Duration::ZERO, 4), Lookup::NotFound));
+        assert!(matches!(
+            cache.lookup(&dir, later, true, Duration::from_secs(1), 4),
+            Lookup::Dir
+        ));
+        assert!(matches!(
+            cache.lookup(&dir.join("nope"), later, true, Duration::ZERO, 4),
+            Lookup::NotFound
+        ));
         assert_eq!(&read_chunk(&path, 7, 5).unwrap()[..], b"world");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -13,10 +13,15 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 
 use crate::autoindex;
-use crate::config::{is_redirect, Config, ErrorPageCode, Expires, Gzip, ImsMode, Location, Matcher, Server, ServerName, Settings};
+use crate::config::{
+    is_redirect, Config, ErrorPageCode, Expires, Gzip, ImsMode, Location, Matcher, Server,
+    ServerName, Settings,
+};
 use crate::files::{http_date, unix_secs, FileCache, FileInfo, Lookup};
 use crate::request::{self, Head, Method};
-use crate::response::{self, error_body, has_error_page, HeadWriter, Ims, Part, Precondition, Ranges, Reply};
+use crate::response::{
+    self, error_body, has_error_page, HeadWriter, Ims, Part, Precondition, Ranges, Reply,
+};
 use crate::uri;
 
 /// Internal redirects (index, try_files, error_page) allowed per request, like nginx's 10.
@@ -47,7 +52,11 @@ pub struct Request<'a> {
 
 impl Default for Handler {
     fn default() -> Self {
-        Handler { files: FileCache::default(), date: response::DateCache::default(), boundary: 0 }
+        Handler {
+            files: FileCache::default(),
+            date: response::DateCache::default(),
+            boundary: 0,
+        }
     }
 }
 
@@ -60,13 +69,25 @@ impl Handler {
         };
         req.method = req.head.method;
         if let Some(ret) = &settings.ret {
-            return self.ret(req, &settings, ret.code, ret.text.as_deref(), norm.query.as_deref());
+            return self.ret(
+                req,
+                &settings,
+                ret.code,
+                ret.text.as_deref(),
+                norm.query.as_deref(),
+            );
         }
         self.serve(req, norm.path, norm.query, false)
     }
 
     /// Serves a (possibly internally redirected) URI.
-    fn serve(&mut self, req: &mut Request<'_>, path: Vec<u8>, query: Option<Vec<u8>>, internal: bool) -> Reply {
+    fn serve(
+        &mut self,
+        req: &mut Request<'_>,
+        path: Vec<u8>,
+        query: Option<Vec<u8>>,
+        internal: bool,
+    ) -> Reply {
         req.redirects += 1;
         if req.redirects > MAX_REDIRECTS {
             let s = req.server.settings.clone();
@@ -80,12 +101,22 @@ impl Handler {
             return self.error(req, &settings, 404);
         }
         if let Some(ret) = &settings.ret {
-            return self.ret(req, &settings, ret.code, ret.text.as_deref(), query.as_deref());
+            return self.ret(
+                req,
+                &settings,
+                ret.code,
+                ret.text.as_deref(),
+                query.as_deref(),
+            );
         }
         if req.method == Method::Other {
             return self.error(req, &settings, 405);
         }
-        let uri = Uri { path, query, prefix };
+        let uri = Uri {
+            path,
+            query,
+            prefix,
+        };
         if !settings.try_files.is_empty() {
             return self.try_files(req, &settings, uri);
         }
@@ -93,7 +124,11 @@ impl Handler {
     }
 
     fn serve_named(&mut self, req: &mut Request<'_>, name: &str) -> Reply {
-        let found = req.server.locations.iter().find(|l| matches!(&l.matcher, Matcher::Named(n) if n == name));
+        let found = req
+            .server
+            .locations
+            .iter()
+            .find(|l| matches!(&l.matcher, Matcher::Named(n) if n == name));
         match found {
             Some(loc) => {
                 let settings = loc.settings.clone();
@@ -111,7 +146,10 @@ impl Handler {
     }
 
     fn try_files(&mut self, req: &mut Request<'_>, settings: &Arc<Settings>, uri: Uri) -> Reply {
-        let (fallback, candidates) = settings.try_files.split_last().expect("validated: two or more");
+        let (fallback, candidates) = settings
+            .try_files
+            .split_last()
+            .expect("validated: two or more");
         for c in candidates {
             let want_dir = c.ends_with('/');
             let candidate = substitute(c, &uri.path);
@@ -119,11 +157,17 @@ impl Handler {
             let found = self.lookup(req, settings, &path);
             match found {
                 Lookup::File(_) if !want_dir => {
-                    let uri = Uri { path: candidate, ..uri };
+                    let uri = Uri {
+                        path: candidate,
+                        ..uri
+                    };
                     return self.static_file(req, settings, &uri);
                 }
                 Lookup::Dir if want_dir => {
-                    let uri = Uri { path: candidate, ..uri };
+                    let uri = Uri {
+                        path: candidate,
+                        ..uri
+                    };
                     return self.static_file(req, settings, &uri);
                 }
                 _ => {}
@@ -144,7 +188,13 @@ impl Handler {
     }
 
     fn lookup(&mut self, req: &Request<'_>, s: &Settings, path: &std::path::Path) -> Lookup {
-        self.files.lookup(path, req.now, s.open_file_cache, s.open_file_cache_valid, s.open_file_cache_max_size)
+        self.files.lookup(
+            path,
+            req.now,
+            s.open_file_cache,
+            s.open_file_cache_valid,
+            s.open_file_cache_max_size,
+        )
     }
 
     fn static_file(&mut self, req: &mut Request<'_>, settings: &Arc<Settings>, uri: &Uri) -> Reply {
@@ -180,7 +230,14 @@ impl Handler {
         }
     }
 
-    fn file(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, uri: &[u8], path: &std::path::Path, info: Rc<FileInfo>) -> Reply {
+    fn file(
+        &mut self,
+        req: &mut Request<'_>,
+        s: &Arc<Settings>,
+        uri: &[u8],
+        path: &std::path::Path,
+        info: Rc<FileInfo>,
+    ) -> Reply {
         let name = String::from_utf8_lossy(uri);
         let mime = s.types.lookup(&name).unwrap_or(&s.default_type).to_string();
         let mut info = info;
@@ -214,7 +271,13 @@ impl Handler {
                 write_expires(&mut w, s, req.wall, info.mtime);
                 write_add_headers(&mut w, s, 304);
                 w.end();
-                return Reply { status: 304, head, body: Vec::new(), close: !req.keep_alive, body_len: 0 };
+                return Reply {
+                    status: 304,
+                    head,
+                    body: Vec::new(),
+                    close: !req.keep_alive,
+                    body_len: 0,
+                };
             }
             Precondition::Proceed => {}
         }
@@ -223,7 +286,9 @@ impl Handler {
             Some(r) if ranges_allowed => response::parse_ranges(r, info.size, s.max_ranges),
             _ => Ranges::Full,
         };
-        if let (Some(ir), Ranges::Partial(_) | Ranges::Unsatisfiable) = (&req.head.if_range, &ranges) {
+        if let (Some(ir), Ranges::Partial(_) | Ranges::Unsatisfiable) =
+            (&req.head.if_range, &ranges)
+        {
             if !response::if_range_holds(ir, etag, info.mtime) {
                 ranges = Ranges::Full;
             }
@@ -231,29 +296,43 @@ impl Handler {
         let content_type = with_charset(&mime, s);
         let whole = |offset: u64, len: u64| match &info.content {
             Some(c) => Part::Bytes(c.slice(offset as usize..(offset + len) as usize)),
-            None => Part::File { info: info.clone(), offset, len },
+            None => Part::File {
+                info: info.clone(),
+                offset,
+                len,
+            },
         };
-        let (status, body, body_len, extra): (u16, Vec<Part>, u64, Vec<(String, String)>) = match &ranges {
-            Ranges::Full => (200, vec![whole(0, info.size)], info.size, Vec::new()),
-            Ranges::Unsatisfiable => {
-                let mut r = self.error(req, s, 416);
-                // nginx's 416 names the representation's length.
-                insert_before_end(&mut r.head, &format!("Content-Range: bytes */{}\r\n", info.size));
-                return r;
-            }
-            Ranges::Partial(list) if list.len() == 1 => {
-                let (first, last) = list[0];
-                let range = format!("bytes {first}-{last}/{}", info.size);
-                (206, vec![whole(first, last - first + 1)], last - first + 1, vec![("Content-Range".into(), range)])
-            }
-            Ranges::Partial(list) => {
-                self.boundary += 1;
-                let boundary = format!("{:020}", self.boundary);
-                let (body, len) = response::multipart(&boundary, &content_type, info.size, list, whole);
-                let ct = format!("multipart/byteranges; boundary={boundary}");
-                (206, body, len, vec![("Content-Type".into(), ct)])
-            }
-        };
+        let (status, body, body_len, extra): (u16, Vec<Part>, u64, Vec<(String, String)>) =
+            match &ranges {
+                Ranges::Full => (200, vec![whole(0, info.size)], info.size, Vec::new()),
+                Ranges::Unsatisfiable => {
+                    let mut r = self.error(req, s, 416);
+                    // nginx's 416 names the representation's length.
+                    insert_before_end(
+                        &mut r.head,
+                        &format!("Content-Range: bytes */{}\r\n", info.size),
+                    );
+                    return r;
+                }
+                Ranges::Partial(list) if list.len() == 1 => {
+                    let (first, last) = list[0];
+                    let range = format!("bytes {first}-{last}/{}", info.size);
+                    (
+                        206,
+                        vec![whole(first, last - first + 1)],
+                        last - first + 1,
+                        vec![("Content-Range".into(), range)],
+                    )
+                }
+                Ranges::Partial(list) => {
+                    self.boundary += 1;
+                    let boundary = format!("{:020}", self.boundary);
+                    let (body, len) =
+                        response::multipart(&boundary, &content_type, info.size, list, whole);
+                    let ct = format!("multipart/byteranges; boundary={boundary}");
+                    (206, body, len, vec![("Content-Type".into(), ct)])
+                }
+            };
         let date = self.date.get(req.wall).to_string();
         let mut head = Vec::with_capacity(320);
         let mut w = HeadWriter::start(&mut head, status, s.server_tokens, &date);
@@ -291,8 +370,15 @@ impl Handler {
         }
     }
 
-    fn autoindex(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, dir: &std::path::Path, uri: &[u8]) -> Reply {
-        let Ok(html) = autoindex::render(dir, uri, s.autoindex_exact_size, s.autoindex_localtime) else {
+    fn autoindex(
+        &mut self,
+        req: &mut Request<'_>,
+        s: &Arc<Settings>,
+        dir: &std::path::Path,
+        uri: &[u8],
+    ) -> Reply {
+        let Ok(html) = autoindex::render(dir, uri, s.autoindex_exact_size, s.autoindex_localtime)
+        else {
             return self.error(req, s, 403);
         };
         let body = Bytes::from(html);
@@ -300,9 +386,20 @@ impl Handler {
     }
 
     /// nginx `return CODE [text|URL]`.
-    fn ret(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, code: u16, text: Option<&str>, _query: Option<&[u8]>) -> Reply {
+    fn ret(
+        &mut self,
+        req: &mut Request<'_>,
+        s: &Arc<Settings>,
+        code: u16,
+        text: Option<&str>,
+        _query: Option<&[u8]>,
+    ) -> Reply {
         if code == 444 {
-            return Reply { status: 444, close: true, ..Reply::default() };
+            return Reply {
+                status: 444,
+                close: true,
+                ..Reply::default()
+            };
         }
         match text {
             Some(url) if is_redirect(code) => self.redirect(req, s, code, url),
@@ -315,7 +412,13 @@ impl Handler {
         }
     }
 
-    fn redirect(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, code: u16, target: &str) -> Reply {
+    fn redirect(
+        &mut self,
+        req: &mut Request<'_>,
+        s: &Arc<Settings>,
+        code: u16,
+        target: &str,
+    ) -> Reply {
         let location = if target.starts_with('/') && s.absolute_redirect {
             let port = req.local.port();
             if s.port_in_redirect && port != 80 {
@@ -363,7 +466,11 @@ impl Handler {
     }
 
     fn builtin_error(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, code: u16) -> Reply {
-        let body = if has_error_page(code) { error_body(code, s.server_tokens) } else { Bytes::new() };
+        let body = if has_error_page(code) {
+            error_body(code, s.server_tokens)
+        } else {
+            Bytes::new()
+        };
         let mut reply = self.simple(req, s, code, "text/html", body, &[]);
         // Statuses after which the connection's framing or purpose is in doubt close it.
         if matches!(code, 400 | 408 | 413 | 414 | 431 | 500 | 501 | 505) {
@@ -374,7 +481,15 @@ impl Handler {
     }
 
     /// A response with an in-memory body.
-    fn simple(&mut self, req: &Request<'_>, s: &Settings, code: u16, content_type: &str, body: Bytes, extra: &[(&str, &str)]) -> Reply {
+    fn simple(
+        &mut self,
+        req: &Request<'_>,
+        s: &Settings,
+        code: u16,
+        content_type: &str,
+        body: Bytes,
+        extra: &[(&str, &str)],
+    ) -> Reply {
         let date = self.date.get(req.wall).to_string();
         let mut head = Vec::with_capacity(256);
         let mut w = HeadWriter::start(&mut head, code, s.server_tokens, &date);
@@ -393,15 +508,39 @@ impl Handler {
             status: code,
             head,
             body_len: if head_only { 0 } else { body.len() as u64 },
-            body: if head_only || body.is_empty() { Vec::new() } else { vec![Part::Bytes(body)] },
+            body: if head_only || body.is_empty() {
+                Vec::new()
+            } else {
+                vec![Part::Bytes(body)]
+            },
             close: !req.keep_alive,
         }
     }
 }
 
 impl<'a> Request<'a> {
-    pub fn new(cfg: &'a Config, server: &'a Server, head: &'a Head, host: String, local: SocketAddr, now: Instant, wall: SystemTime, keep_alive: bool) -> Self {
-        Request { cfg, server, head, host, local, now, wall, keep_alive, method: head.method, redirects: 0 }
+    pub fn new(
+        cfg: &'a Config,
+        server: &'a Server,
+        head: &'a Head,
+        host: String,
+        local: SocketAddr,
+        now: Instant,
+        wall: SystemTime,
+        keep_alive: bool,
+    ) -> Self {
+        Request {
+            cfg,
+            server,
+            head,
+            host,
+            local,
+            now,
+            wall,
+            keep_alive,
+            method: head.method,
+            redirects: 0,
+        }
     }
 }
 
@@ -414,10 +553,16 @@ struct Uri {
 
 /// Picks the server for a connection's listener and the request's host (nginx's order).
 pub fn select_server<'c>(cfg: &'c Config, listener: usize, host: &str) -> &'c Server {
-    let candidates = cfg.by_listener.get(listener).map(Vec::as_slice).unwrap_or(&[]);
+    let candidates = cfg
+        .by_listener
+        .get(listener)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let server = |i: &usize| &cfg.servers[*i];
     let names = |i: &usize| server(i).names.iter();
-    let exact = candidates.iter().find(|i| names(i).any(|n| matches!(n, ServerName::Exact(e) if e == host)));
+    let exact = candidates
+        .iter()
+        .find(|i| names(i).any(|n| matches!(n, ServerName::Exact(e) if e == host)));
     let leading = || {
         candidates
             .iter()
@@ -439,7 +584,9 @@ pub fn select_server<'c>(cfg: &'c Config, listener: usize, host: &str) -> &'c Se
             .filter_map(|i| {
                 names(i)
                     .filter_map(|n| match n {
-                        ServerName::TrailingWild(w) if host.starts_with(w.as_str()) => Some(w.len()),
+                        ServerName::TrailingWild(w) if host.starts_with(w.as_str()) => {
+                            Some(w.len())
+                        }
                         _ => None,
                     })
                     .max()
@@ -448,8 +595,16 @@ pub fn select_server<'c>(cfg: &'c Config, listener: usize, host: &str) -> &'c Se
             .max_by_key(|(len, _)| *len)
             .map(|(_, i)| i)
     };
-    let regex = || candidates.iter().find(|i| names(i).any(|n| matches!(n, ServerName::Regex(r) if r.is_match(host))));
-    let chosen = exact.or_else(leading).or_else(trailing).or_else(regex).or(candidates.first());
+    let regex = || {
+        candidates
+            .iter()
+            .find(|i| names(i).any(|n| matches!(n, ServerName::Regex(r) if r.is_match(host))))
+    };
+    let chosen = exact
+        .or_else(leading)
+        .or_else(trailing)
+        .or_else(regex)
+        .or(candidates.first());
     chosen.map(server).unwrap_or(&cfg.servers[0])
 }
 
@@ -462,7 +617,9 @@ pub fn find_location<'l>(locations: &'l [Location], path: &[u8]) -> Option<&'l L
     for loc in locations {
         match &loc.matcher {
             Matcher::Exact(p) if p.as_bytes() == path => return Some(loc),
-            Matcher::Prefix { path: p, .. } if path.starts_with(p.as_bytes()) && (best.is_none() || p.len() > best_len) => {
+            Matcher::Prefix { path: p, .. }
+                if path.starts_with(p.as_bytes()) && (best.is_none() || p.len() > best_len) =>
+            {
                 best = Some(loc);
                 best_len = p.len();
             }
@@ -473,7 +630,13 @@ pub fn find_location<'l>(locations: &'l [Location], path: &[u8]) -> Option<&'l L
         if let Some(inner) = find_location(&b.children, path) {
             return Some(inner);
         }
-        if matches!(b.matcher, Matcher::Prefix { stop_regex: true, .. }) {
+        if matches!(
+            b.matcher,
+            Matcher::Prefix {
+                stop_regex: true,
+                ..
+            }
+        ) {
             return Some(b);
         }
     }
@@ -525,7 +688,9 @@ fn substitute(pattern: &str, uri: &[u8]) -> Vec<u8> {
 }
 
 fn accepts_gzip(head: &Head) -> bool {
-    let Some(ae) = &head.accept_encoding else { return false };
+    let Some(ae) = &head.accept_encoding else {
+        return false;
+    };
     String::from_utf8_lossy(ae).split(',').any(|c| {
         let mut parts = c.split(';');
         let coding = parts.next().unwrap_or("").trim();
@@ -536,7 +701,11 @@ fn accepts_gzip(head: &Head) -> bool {
 
 fn with_charset(mime: &str, s: &Settings) -> String {
     match &s.charset {
-        Some(c) if mime.starts_with("text/") || mime.contains("javascript") || mime.contains("xml") => format!("{mime}; charset={c}"),
+        Some(c)
+            if mime.starts_with("text/") || mime.contains("javascript") || mime.contains("xml") =>
+        {
+            format!("{mime}; charset={c}")
+        }
         _ => mime.to_string(),
     }
 }
@@ -559,7 +728,10 @@ fn write_expires(w: &mut HeadWriter<'_>, s: &Settings, now: SystemTime, mtime: i
 
 /// `add_header` applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308, or with `always`.
 fn write_add_headers(w: &mut HeadWriter<'_>, s: &Settings, code: u16) {
-    let success = matches!(code, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308);
+    let success = matches!(
+        code,
+        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+    );
     for h in s.add_headers.iter().filter(|h| success || h.always) {
         w.header(&h.name, &h.value);
     }
@@ -590,5 +762,11 @@ pub fn request_host(head: &Head) -> (String, Option<Bytes>) {
         let (authority, path) = request::split_absolute(&head.target);
         return (request::host_name(&authority), Some(path));
     }
-    (head.host.as_deref().map(request::host_name).unwrap_or_default(), None)
+    (
+        head.host
+            .as_deref()
+            .map(request::host_name)
+            .unwrap_or_default(),
+        None,
+    )
 }

@@ -46,7 +46,11 @@ impl AccessLogs {
         let writer = match self.writers.entry(Arc::as_ptr(log)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => match open(&log.target) {
-                Ok(out) => v.insert(Writer { out, buf: Vec::with_capacity(log.buffer.max(512)), last_flush: now }),
+                Ok(out) => v.insert(Writer {
+                    out,
+                    buf: Vec::with_capacity(log.buffer.max(512)),
+                    last_flush: now,
+                }),
                 Err(e) => {
                     error(&format!("cannot open access log {:?}: {e}", log.target));
                     return;
@@ -142,7 +146,11 @@ pub fn set_error_log(target: Option<LogTarget>) -> std::io::Result<()> {
 
 /// Reopens the error log file (SIGUSR1).
 pub fn reopen_error_log() {
-    let target = ERROR_LOG.get().and_then(|m| m.lock().ok().and_then(|g| g.as_ref().map(|(t, _)| t.clone())));
+    let target = ERROR_LOG.get().and_then(|m| {
+        m.lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|(t, _)| t.clone()))
+    });
     if let Some(t) = target {
         let _ = set_error_log(Some(t));
     }
@@ -150,7 +158,11 @@ pub fn reopen_error_log() {
 
 pub fn error(message: &str) {
     let wall = SystemTime::now();
-    let line = format!("{} [error] {}: {message}\n", time_local(wall), std::process::id());
+    let line = format!(
+        "{} [error] {}: {message}\n",
+        time_local(wall),
+        std::process::id()
+    );
     match ERROR_LOG.get() {
         Some(m) => {
             if let Some((_, w)) = m.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {

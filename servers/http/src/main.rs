@@ -13,7 +13,11 @@ use netstack::runtime::{self, Runtime};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 
 #[derive(Parser)]
-#[command(name = "fs-httpd", version, about = "FerroStack's nginx-compatible static HTTP server")]
+#[command(
+    name = "fs-httpd",
+    version,
+    about = "FerroStack's nginx-compatible static HTTP server"
+)]
 struct Args {
     /// Configuration file (TOML).
     #[arg(short = 'c', long = "config", default_value = "conf/httpd.toml")]
@@ -30,18 +34,30 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("fs-httpd: [emerg] {e}");
             if args.test {
-                eprintln!("fs-httpd: configuration file {} test failed", args.config.display());
+                eprintln!(
+                    "fs-httpd: configuration file {} test failed",
+                    args.config.display()
+                );
             }
             return ExitCode::FAILURE;
         }
     };
     if args.test {
-        eprintln!("fs-httpd: the configuration file {} syntax is ok", args.config.display());
-        eprintln!("fs-httpd: configuration file {} test is successful", args.config.display());
+        eprintln!(
+            "fs-httpd: the configuration file {} syntax is ok",
+            args.config.display()
+        );
+        eprintln!(
+            "fs-httpd: configuration file {} test is successful",
+            args.config.display()
+        );
         return ExitCode::SUCCESS;
     }
     if cfg.runtime.stack != Stack::Kernel {
-        eprintln!("fs-httpd: [emerg] {}: `stack = \"user\"` is not available yet; use \"kernel\"", args.config.display());
+        eprintln!(
+            "fs-httpd: [emerg] {}: `stack = \"user\"` is not available yet; use \"kernel\"",
+            args.config.display()
+        );
         return ExitCode::FAILURE;
     }
     if let Err(e) = log::set_error_log(cfg.error_log.clone()) {
@@ -58,12 +74,17 @@ fn main() -> ExitCode {
 }
 
 fn serve(cfg: Arc<Config>, path: &std::path::Path) -> std::io::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1])?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1])?;
     let workers = cfg.runtime.workers.resolve();
     let initial = cfg.clone();
-    let mut rt: Runtime<Msg> = runtime::start(workers, &cfg.listen, move |_| Httpd::new(initial.clone()))?;
+    let mut rt: Runtime<Msg> =
+        runtime::start(workers, &cfg.listen, move |_| Httpd::new(initial.clone()))?;
     for addr in rt.local_addrs() {
-        eprintln!("fs-httpd: listening on {addr} ({workers} worker{})", if workers == 1 { "" } else { "s" });
+        eprintln!(
+            "fs-httpd: listening on {addr} ({workers} worker{})",
+            if workers == 1 { "" } else { "s" }
+        );
     }
     for signal in signals.forever() {
         match signal {

@@ -73,6 +73,17 @@ pub fn parse(buf: &Bytes, limits: Limits) -> Result<(Head, usize), Reject> {
                 return Err(Reject::Status(400));
             }
             let head = interpret(buf, &req)?;
+            // Whole heads can still hold lines longer than one buffer (nginx: 414 / 400).
+            if head.line.len() > limits.line {
+                return Err(Reject::Status(414));
+            }
+            if req
+                .headers
+                .iter()
+                .any(|h| h.name.len() + 2 + h.value.len() > limits.line)
+            {
+                return Err(Reject::Status(400));
+            }
             Ok((head, len))
         }
         Ok(httparse::Status::Partial) => Err(too_long(buf, limits).unwrap_or(Reject::Incomplete)),
@@ -83,7 +94,10 @@ pub fn parse(buf: &Bytes, limits: Limits) -> Result<(Head, usize), Reject> {
 
 /// An incomplete head that already exceeds a limit: 414 for the request line, else 400.
 fn too_long(buf: &[u8], limits: Limits) -> Option<Reject> {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
     let first_line_end = memchr::memchr(b'\n', &buf[start..]);
     match first_line_end {
         None if buf.len() - start > limits.line => Some(Reject::Status(414)),
@@ -100,13 +114,18 @@ fn too_long(buf: &[u8], limits: Limits) -> Option<Reject> {
 /// httparse knows only HTTP/1.0 and 1.1. A request line with another well-formed version gets
 /// 505 (major != 1) or is served as 1.1 (1.x, RFC 9110 §2.5); anything else is malformed.
 fn reparse_version(buf: &Bytes, limits: Limits) -> Result<(Head, usize), Reject> {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
     let Some(eol) = memchr::memchr(b'\n', &buf[start..]).map(|e| start + e) else {
         return Err(too_long(buf, limits).unwrap_or(Reject::Incomplete));
     };
     let line = &buf[start..eol];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Some(sp) = memchr::memrchr(b' ', line) else { return Err(Reject::Status(400)) };
+    let Some(sp) = memchr::memrchr(b' ', line) else {
+        return Err(Reject::Status(400));
+    };
     let version = &line[sp + 1..];
     match version {
         [b'H', b'T', b'T', b'P', b'/', major @ b'0'..=b'9', b'.', b'0'..=b'9'] => {
@@ -126,7 +145,10 @@ fn reparse_version(buf: &Bytes, limits: Limits) -> Result<(Head, usize), Reject>
 fn interpret(buf: &Bytes, req: &httparse::Request<'_, '_>) -> Result<Head, Reject> {
     let method_text = req.method.unwrap_or("");
     // nginx accepts only upper-case letters, '_' and '-' in methods.
-    if !method_text.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-') {
+    if !method_text
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+    {
         return Err(Reject::Status(400));
     }
     let method = match method_text {
@@ -139,7 +161,11 @@ fn interpret(buf: &Bytes, req: &httparse::Request<'_, '_>) -> Result<Head, Rejec
     let line_start = method_text.as_ptr() as usize - buf.as_ptr() as usize;
     let line_end = memchr::memchr(b'\n', &buf[line_start..]).map_or(buf.len(), |e| line_start + e);
     let line = buf.slice(line_start..line_end);
-    let line = if line.ends_with(b"\r") { line.slice(..line.len() - 1) } else { line };
+    let line = if line.ends_with(b"\r") {
+        line.slice(..line.len() - 1)
+    } else {
+        line
+    };
     let mut head = Head {
         method,
         line,
@@ -198,7 +224,9 @@ fn interpret(buf: &Bytes, req: &httparse::Request<'_, '_>) -> Result<Head, Rejec
                 13 if name.eq_ignore_ascii_case("if-none-match") => &mut head.if_none_match,
                 15 if name.eq_ignore_ascii_case("accept-encoding") => &mut head.accept_encoding,
                 17 if name.eq_ignore_ascii_case("if-modified-since") => &mut head.if_modified_since,
-                19 if name.eq_ignore_ascii_case("if-unmodified-since") => &mut head.if_unmodified_since,
+                19 if name.eq_ignore_ascii_case("if-unmodified-since") => {
+                    &mut head.if_unmodified_since
+                }
                 _ => continue,
             };
             *slot = Some(value);
@@ -226,7 +254,11 @@ fn framing(minor: u8, length: Option<u64>, te: Option<Bytes>) -> Result<Body, Re
     if length.is_some() || minor == 0 {
         return Err(Reject::Status(400));
     }
-    let codings: Vec<&[u8]> = te.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()).collect();
+    let codings: Vec<&[u8]> = te
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|c| !c.is_empty())
+        .collect();
     let chunked = |c: &&[u8]| c.eq_ignore_ascii_case(b"chunked");
     match codings.last() {
         Some(last) if chunked(last) && codings.iter().filter(|c| chunked(c)).count() == 1 => {
@@ -245,7 +277,9 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    v.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    v.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 fn apply_connection(head: &mut Head, value: &[u8]) {
@@ -261,13 +295,21 @@ fn apply_connection(head: &mut Head, value: &[u8]) {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &s[start..end]
 }
 
 pub fn is_absolute(target: &[u8]) -> bool {
-    target.len() > 7 && (target[..7].eq_ignore_ascii_case(b"http://") || target.len() > 8 && target[..8].eq_ignore_ascii_case(b"https://"))
+    target.len() > 7
+        && (target[..7].eq_ignore_ascii_case(b"http://")
+            || target.len() > 8 && target[..8].eq_ignore_ascii_case(b"https://"))
 }
 
 /// A Host value: a registered name or IP literal with an optional port, never a path.
@@ -293,11 +335,18 @@ fn valid_host(host: &[u8]) -> bool {
 
 /// Splits an absolute-form target into its authority and its path (origin-form).
 pub fn split_absolute(target: &Bytes) -> (Bytes, Bytes) {
-    let skip = if target[..5].eq_ignore_ascii_case(b"https") { 8 } else { 7 };
+    let skip = if target[..5].eq_ignore_ascii_case(b"https") {
+        8
+    } else {
+        7
+    };
     let rest = target.slice(skip..);
     match rest.iter().position(|&b| b == b'/' || b == b'?') {
         Some(i) if rest[i] == b'/' => (rest.slice(..i), rest.slice(i..)),
-        Some(i) => (rest.slice(..i), Bytes::from([b"/" as &[u8], &rest[i..]].concat())),
+        Some(i) => (
+            rest.slice(..i),
+            Bytes::from([b"/" as &[u8], &rest[i..]].concat()),
+        ),
         None => (rest.clone(), Bytes::from_static(b"/")),
     }
 }
@@ -305,7 +354,9 @@ pub fn split_absolute(target: &Bytes) -> (Bytes, Bytes) {
 /// The host part of a Host value, lower-cased, without a port or trailing dot.
 pub fn host_name(host: &[u8]) -> String {
     let end = if host.first() == Some(&b'[') {
-        host.iter().position(|&b| b == b']').map_or(host.len(), |i| i + 1)
+        host.iter()
+            .position(|&b| b == b']')
+            .map_or(host.len(), |i| i + 1)
     } else {
         host.iter().position(|&b| b == b':').unwrap_or(host.len())
     };
@@ -360,7 +411,11 @@ impl Chunked {
                 ChunkState::Data(left) => {
                     let take = left.min((input.len() - i) as u64);
                     i += take as usize;
-                    self.state = if take == left { ChunkState::DataEnd } else { ChunkState::Data(left - take) };
+                    self.state = if take == left {
+                        ChunkState::DataEnd
+                    } else {
+                        ChunkState::Data(left - take)
+                    };
                 }
                 ChunkState::Done => return Ok((i, true)),
             }
@@ -386,12 +441,20 @@ impl Chunked {
             ChunkState::Size => {
                 let size_text = body.split(|&b| b == b';').next().unwrap_or(b"");
                 let size_text = size_text.strip_suffix(b" ").unwrap_or(size_text);
-                if size_text.is_empty() || size_text.len() > 15 || !size_text.iter().all(u8::is_ascii_hexdigit) {
+                if size_text.is_empty()
+                    || size_text.len() > 15
+                    || !size_text.iter().all(u8::is_ascii_hexdigit)
+                {
                     return Err(ChunkError::Malformed);
                 }
-                let size = u64::from_str_radix(std::str::from_utf8(size_text).unwrap(), 16).map_err(|_| ChunkError::Malformed)?;
+                let size = u64::from_str_radix(std::str::from_utf8(size_text).unwrap(), 16)
+                    .map_err(|_| ChunkError::Malformed)?;
                 self.total = self.total.checked_add(size).ok_or(ChunkError::Malformed)?;
-                self.state = if size == 0 { ChunkState::Trailer } else { ChunkState::Data(size) };
+                self.state = if size == 0 {
+                    ChunkState::Trailer
+                } else {
+                    ChunkState::Data(size)
+                };
             }
             ChunkState::DataEnd => {
                 if !body.is_empty() {
@@ -409,4 +472,3 @@ impl Chunked {
         Ok(())
     }
 }
-

@@ -13,7 +13,11 @@ use crate::request::Head;
 #[derive(Debug, Clone)]
 pub enum Part {
     Bytes(Bytes),
-    File { info: std::rc::Rc<FileInfo>, offset: u64, len: u64 },
+    File {
+        info: std::rc::Rc<FileInfo>,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Part {
@@ -104,7 +108,12 @@ pub struct HeadWriter<'a> {
 }
 
 impl HeadWriter<'_> {
-    pub fn start<'o>(out: &'o mut Vec<u8>, code: u16, server_tokens: bool, date: &str) -> HeadWriter<'o> {
+    pub fn start<'o>(
+        out: &'o mut Vec<u8>,
+        code: u16,
+        server_tokens: bool,
+        date: &str,
+    ) -> HeadWriter<'o> {
         out.clear();
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", code, reason(code));
         out.extend_from_slice(if server_tokens {
@@ -144,7 +153,11 @@ impl HeadWriter<'_> {
 /// nginx's built-in error page body (its tail names the server only with server_tokens on).
 pub fn error_body(code: u16, server_tokens: bool) -> Bytes {
     let title = format!("{} {}", code, reason(code));
-    let tail = if server_tokens { concat!("fs-httpd/", env!("CARGO_PKG_VERSION")) } else { "fs-httpd" };
+    let tail = if server_tokens {
+        concat!("fs-httpd/", env!("CARGO_PKG_VERSION"))
+    } else {
+        "fs-httpd"
+    };
     Bytes::from(format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>{tail}</center>\r\n</body>\r\n</html>\r\n"
     ))
@@ -171,7 +184,13 @@ pub enum Ims {
     Before,
 }
 
-pub fn preconditions(head: &Head, etag: Option<&str>, mtime: i64, ims: Ims, get_or_head: bool) -> Precondition {
+pub fn preconditions(
+    head: &Head,
+    etag: Option<&str>,
+    mtime: i64,
+    ims: Ims,
+    get_or_head: bool,
+) -> Precondition {
     if let Some(im) = &head.if_match {
         if !etag_list_matches(im, etag, true) {
             return Precondition::Failed;
@@ -183,7 +202,11 @@ pub fn preconditions(head: &Head, etag: Option<&str>, mtime: i64, ims: Ims, get_
     }
     if let Some(inm) = &head.if_none_match {
         if etag_list_matches(inm, etag, false) {
-            return if get_or_head { Precondition::NotModified } else { Precondition::Failed };
+            return if get_or_head {
+                Precondition::NotModified
+            } else {
+                Precondition::Failed
+            };
         }
     } else if get_or_head && ims != Ims::Off {
         if let Some(date) = head.if_modified_since.as_deref().and_then(parse_date) {
@@ -242,15 +265,20 @@ pub enum Ranges {
 /// ignored, invalid specs make the set unsatisfiable, more specs than `max_ranges` are ignored.
 pub fn parse_ranges(value: &[u8], len: u64, max_ranges: Option<u32>) -> Ranges {
     let text = std::str::from_utf8(value).unwrap_or("").trim();
-    let Some(specs) = text.strip_prefix("bytes=") else { return Ranges::Full };
+    let Some(specs) = text.strip_prefix("bytes=") else {
+        return Ranges::Full;
+    };
     let mut out = Vec::new();
     for spec in specs.split(',').map(str::trim) {
         if spec.is_empty() {
             continue;
         }
-        let Some((first, last)) = spec.split_once('-') else { return Ranges::Unsatisfiable };
+        let Some((first, last)) = spec.split_once('-') else {
+            return Ranges::Unsatisfiable;
+        };
         let (first, last) = (first.trim(), last.trim());
-        let digits = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
         let range = if first.is_empty() {
             if !digits(last) {
                 return Ranges::Unsatisfiable;
@@ -265,7 +293,11 @@ pub fn parse_ranges(value: &[u8], len: u64, max_ranges: Option<u32>) -> Ranges {
                 return Ranges::Unsatisfiable;
             }
             let start: u64 = first.parse().unwrap_or(u64::MAX);
-            let end: u64 = if last.is_empty() { u64::MAX } else { last.parse().unwrap_or(u64::MAX) };
+            let end: u64 = if last.is_empty() {
+                u64::MAX
+            } else {
+                last.parse().unwrap_or(u64::MAX)
+            };
             if end < start {
                 return Ranges::Unsatisfiable;
             }
@@ -287,7 +319,13 @@ pub fn parse_ranges(value: &[u8], len: u64, max_ranges: Option<u32>) -> Ranges {
 }
 
 /// The body of a `multipart/byteranges` response (nginx's layout) around the given parts.
-pub fn multipart(boundary: &str, content_type: &str, total: u64, ranges: &[(u64, u64)], part: impl Fn(u64, u64) -> Part) -> (Vec<Part>, u64) {
+pub fn multipart(
+    boundary: &str,
+    content_type: &str,
+    total: u64,
+    ranges: &[(u64, u64)],
+    part: impl Fn(u64, u64) -> Part,
+) -> (Vec<Part>, u64) {
     let mut body = Vec::with_capacity(ranges.len() * 2 + 1);
     let mut len = 0;
     for &(first, last) in ranges {
@@ -303,4 +341,3 @@ pub fn multipart(boundary: &str, content_type: &str, total: u64, ranges: &[(u64,
     body.push(Part::Bytes(Bytes::from(trailer)));
     (body, len)
 }
-

@@ -72,11 +72,19 @@ enum BodyLeft {
 
 impl Httpd {
     pub fn new(cfg: Arc<Config>) -> Self {
-        Httpd { cfg, conns: Vec::new(), handler: Handler::default(), logs: AccessLogs::default() }
+        Httpd {
+            cfg,
+            conns: Vec::new(),
+            handler: Handler::default(),
+            logs: AccessLogs::default(),
+        }
     }
 
     fn conn(&mut self, conn: Conn) -> Option<&mut Connection> {
-        self.conns.get_mut(conn.index())?.as_mut().filter(|c| c.conn == conn)
+        self.conns
+            .get_mut(conn.index())?
+            .as_mut()
+            .filter(|c| c.conn == conn)
     }
 
     /// Consumes as much of `buf` as the connection's phase allows.
@@ -113,7 +121,10 @@ impl Httpd {
                         return self.await_request(cx, conn);
                     }
                     let s = default_settings(&c.cfg, c.listener);
-                    let limits = Limits { line: s.large_header_buffers.1, total: s.large_header_buffers.0 * s.large_header_buffers.1 };
+                    let limits = Limits {
+                        line: s.large_header_buffers.1,
+                        total: s.large_header_buffers.0 * s.large_header_buffers.1,
+                    };
                     match request::parse(&buf, limits) {
                         Err(Reject::Incomplete) => {
                             c.input.extend_from_slice(&buf);
@@ -128,6 +139,13 @@ impl Httpd {
                         Ok((head, len)) => {
                             buf = buf.slice(len..);
                             if !self.answer(cx, conn, head) {
+                                // Input pipelined behind a streamed response waits for it.
+                                if let Some(c) = self
+                                    .conn(conn)
+                                    .filter(|c| matches!(c.phase, Phase::Streaming))
+                                {
+                                    c.input.extend_from_slice(&buf);
+                                }
                                 return;
                             }
                         }
@@ -139,7 +157,9 @@ impl Httpd {
 
     /// Answers one request. Returns false when no further input is to be processed now.
     fn answer<C: Cx<Msg = Msg>>(&mut self, cx: &mut C, conn: Conn, head: request::Head) -> bool {
-        let Some(c) = self.conn(conn) else { return false };
+        let Some(c) = self.conn(conn) else {
+            return false;
+        };
         c.requests += 1;
         let cfg = c.cfg.clone();
         let (host, absolute_path) = handler::request_host(&head);
@@ -150,8 +170,21 @@ impl Httpd {
             && c.requests < s.keepalive_requests
             && !s.keepalive_timeout.is_zero();
         let (local, peer) = (c.local, c.peer);
-        let host = if host.is_empty() { local.ip().to_string() } else { host };
-        let mut req = Request::new(&cfg, server, &head, host, local, cx.now(), cx.wall_clock(), keep_alive);
+        let host = if host.is_empty() {
+            local.ip().to_string()
+        } else {
+            host
+        };
+        let mut req = Request::new(
+            &cfg,
+            server,
+            &head,
+            host,
+            local,
+            cx.now(),
+            cx.wall_clock(),
+            keep_alive,
+        );
         let too_large = match head.body {
             Body::Length(n) => n > s.client_max_body_size && s.client_max_body_size > 0,
             _ => false,
@@ -178,7 +211,9 @@ impl Httpd {
         }
         let close = reply.close || too_large;
         let streaming = self.send_reply(cx, conn, reply, close);
-        let Some(c) = self.conn(conn) else { return false };
+        let Some(c) = self.conn(conn) else {
+            return false;
+        };
         if close {
             if !streaming {
                 c.phase = Phase::Closed;
@@ -203,9 +238,17 @@ impl Httpd {
     }
 
     /// Queues a reply; returns true if part of it waits in the connection's stream.
-    fn send_reply<C: Cx<Msg = Msg>>(&mut self, cx: &mut C, conn: Conn, reply: Reply, close: bool) -> bool {
+    fn send_reply<C: Cx<Msg = Msg>>(
+        &mut self,
+        cx: &mut C,
+        conn: Conn,
+        reply: Reply,
+        close: bool,
+    ) -> bool {
         cx.send(conn, Bytes::from(reply.head));
-        let Some(c) = self.conn(conn) else { return false };
+        let Some(c) = self.conn(conn) else {
+            return false;
+        };
         if reply.body.iter().all(|p| matches!(p, Part::Bytes(_))) && c.stream.is_empty() {
             for part in reply.body {
                 if let Part::Bytes(b) = part {
@@ -226,7 +269,9 @@ impl Httpd {
         let Some(c) = self.conn(conn) else { return };
         let send_timeout = default_settings(&c.cfg, c.listener).send_timeout;
         while cx.queued(conn) < STREAM_HIGH_WATER {
-            let Some(part) = c.stream.pop_front() else { break };
+            let Some(part) = c.stream.pop_front() else {
+                break;
+            };
             match part {
                 Part::Bytes(b) => cx.send(conn, b),
                 Part::File { info, offset, len } => {
@@ -241,7 +286,11 @@ impl Httpd {
                         }
                     }
                     if n < len {
-                        c.stream.push_front(Part::File { info, offset: offset + n, len: len - n });
+                        c.stream.push_front(Part::File {
+                            info,
+                            offset: offset + n,
+                            len: len - n,
+                        });
                     }
                 }
             }
@@ -266,10 +315,24 @@ impl Httpd {
     fn reject<C: Cx<Msg = Msg>>(&mut self, cx: &mut C, conn: Conn, code: u16) {
         let Some(c) = self.conn(conn) else { return };
         let cfg = c.cfg.clone();
-        let server = &cfg.servers[cfg.by_listener.get(c.listener).and_then(|v| v.first()).copied().unwrap_or(0)];
+        let server = &cfg.servers[cfg
+            .by_listener
+            .get(c.listener)
+            .and_then(|v| v.first())
+            .copied()
+            .unwrap_or(0)];
         let head = bare_head();
         let host = c.local.ip().to_string();
-        let mut req = Request::new(&cfg, server, &head, host, c.local, cx.now(), cx.wall_clock(), false);
+        let mut req = Request::new(
+            &cfg,
+            server,
+            &head,
+            host,
+            c.local,
+            cx.now(),
+            cx.wall_clock(),
+            false,
+        );
         let reply = self.handler.error(&mut req, &server.settings.clone(), code);
         cx.send(conn, Bytes::from(reply.head));
         for part in reply.body {
@@ -323,7 +386,10 @@ impl Service for Httpd {
             .cfg
             .listen
             .iter()
-            .position(|l| l.addr == info.local || l.addr.ip().is_unspecified() && l.addr.port() == info.local.port())
+            .position(|l| {
+                l.addr == info.local
+                    || l.addr.ip().is_unspecified() && l.addr.port() == info.local.port()
+            })
             .unwrap_or(info.listener);
         self.conns[conn.index()] = Some(Connection {
             conn,
@@ -402,7 +468,9 @@ impl Service for Httpd {
 
     fn on_tick<C: Cx<Msg = Msg>>(&mut self, cx: &mut C) -> Option<Instant> {
         self.logs.tick(cx.now());
-        self.logs.has_pending().then(|| cx.now() + std::time::Duration::from_secs(1))
+        self.logs
+            .has_pending()
+            .then(|| cx.now() + std::time::Duration::from_secs(1))
     }
 
     fn on_stop<C: Cx<Msg = Msg>>(&mut self, cx: &mut C) {
@@ -421,7 +489,12 @@ impl Service for Httpd {
 
 /// Settings that apply before the Host is known: the listener's default server.
 fn default_settings(cfg: &Config, listener: usize) -> &Settings {
-    let server = cfg.by_listener.get(listener).and_then(|v| v.first()).copied().unwrap_or(0);
+    let server = cfg
+        .by_listener
+        .get(listener)
+        .and_then(|v| v.first())
+        .copied()
+        .unwrap_or(0);
     &cfg.servers[server].settings
 }
 

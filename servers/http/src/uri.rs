@@ -25,7 +25,10 @@ pub fn normalize(target: &[u8], merge_slashes: bool) -> Result<Normalized, BadPa
         return Err(BadPath);
     }
     let decoded = percent_decode(raw_path)?;
-    Ok(Normalized { path: remove_dots(&decoded, merge_slashes)?, query })
+    Ok(Normalized {
+        path: remove_dots(&decoded, merge_slashes)?,
+        query,
+    })
 }
 
 fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, BadPath> {

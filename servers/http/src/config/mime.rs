@@ -40,7 +40,12 @@ const BUILTIN: &[(&str, &[&str])] = &[
     ("application/x-x509-ca-cert", &["der", "pem", "crt"]),
     ("application/xhtml+xml", &["xhtml"]),
     ("application/zip", &["zip"]),
-    ("application/octet-stream", &["bin", "exe", "dll", "deb", "dmg", "iso", "img", "msi", "msp", "msm"]),
+    (
+        "application/octet-stream",
+        &[
+            "bin", "exe", "dll", "deb", "dmg", "iso", "img", "msi", "msp", "msm",
+        ],
+    ),
     ("audio/midi", &["mid", "midi", "kar"]),
     ("audio/mpeg", &["mp3"]),
     ("audio/ogg", &["ogg"]),
@@ -62,7 +67,8 @@ impl MimeTypes {
     }
 
     pub fn insert(&mut self, ext: &str, mime: &str) {
-        self.by_ext.insert(ext.to_ascii_lowercase(), mime.to_string());
+        self.by_ext
+            .insert(ext.to_ascii_lowercase(), mime.to_string());
     }
 
     /// The type for a file name, by its extension (case-insensitive, like nginx).
@@ -72,7 +78,10 @@ impl MimeTypes {
             return None;
         }
         if ext.bytes().any(|b| b.is_ascii_uppercase()) {
-            return self.by_ext.get(&ext.to_ascii_lowercase()).map(String::as_str);
+            return self
+                .by_ext
+                .get(&ext.to_ascii_lowercase())
+                .map(String::as_str);
         }
         self.by_ext.get(ext).map(String::as_str)
     }
@@ -84,7 +93,11 @@ impl MimeTypes {
     }
 
     pub fn parse_nginx(text: &str) -> Result<Self, String> {
-        let body: String = text.lines().map(|l| l.split('#').next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+        let body: String = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
         let inner = body
             .trim()
             .strip_prefix("types")
@@ -124,7 +137,9 @@ mod tests {
 
     #[test]
     fn parses_nginx_format() {
-        let t = MimeTypes::parse_nginx("types {\n  text/html html htm; # web\n image/png png;\n}\n").unwrap();
+        let t =
+            MimeTypes::parse_nginx("types {\n  text/html html htm; # web\n image/png png;\n}\n")
+                .unwrap();
         assert_eq!(t.lookup("x.htm"), Some("text/html"));
         assert_eq!(t.lookup("x.png"), Some("image/png"));
         assert!(MimeTypes::parse_nginx("text/html html;").is_err());

@@ -216,8 +216,15 @@ impl Settings {
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let source = Source::read(path)?;
     let file: file::File = source.parse()?;
-    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let r = Resolver { source: &source, base };
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let r = Resolver {
+        source: &source,
+        base,
+    };
     r.config(file)
 }
 
@@ -227,13 +234,22 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    fn err<T>(&self, span: std::ops::Range<usize>, key: &str, msg: impl Into<String>) -> Result<T, ConfigError> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        msg: impl Into<String>,
+    ) -> Result<T, ConfigError> {
         Err(self.source.error(span, key, msg))
     }
 
     fn config(&self, file: file::File) -> Result<Config, ConfigError> {
         let mut http = Settings::defaults(&self.base);
-        self.reject_misplaced(&file.http, "[http]", &["listen", "server_name", "match", "location", "internal"])?;
+        self.reject_misplaced(
+            &file.http,
+            "[http]",
+            &["listen", "server_name", "match", "location", "internal"],
+        )?;
         self.apply(&mut http, &file.http)?;
         let error_log = match &file.http.error_log {
             Some(v) => self.log_target(v, true)?,
@@ -263,7 +279,10 @@ impl Resolver<'_> {
                 let slot = match listen.iter().position(|l| l.addr == spec.addr) {
                     Some(i) => i,
                     None => {
-                        listen.push(Listen { addr: spec.addr, backlog: spec.backlog });
+                        listen.push(Listen {
+                            addr: spec.addr,
+                            backlog: spec.backlog,
+                        });
                         by_listener.push(Vec::new());
                         has_default.push(false);
                         listen.len() - 1
@@ -271,7 +290,11 @@ impl Resolver<'_> {
                 };
                 if spec.default_server {
                     if has_default[slot] {
-                        return self.err(spec.span, "listen", format!("a duplicate default server for {}", spec.addr));
+                        return self.err(
+                            spec.span,
+                            "listen",
+                            format!("a duplicate default server for {}", spec.addr),
+                        );
                     }
                     has_default[slot] = true;
                     by_listener[slot].insert(0, index);
@@ -279,9 +302,20 @@ impl Resolver<'_> {
                     by_listener[slot].push(index);
                 }
             }
-            servers.push(Server { names, settings, locations });
+            servers.push(Server {
+                names,
+                settings,
+                locations,
+            });
         }
-        Ok(Config { path: self.source.path.clone(), runtime: file.runtime, listen, by_listener, servers, error_log })
+        Ok(Config {
+            path: self.source.path.clone(),
+            runtime: file.runtime,
+            listen,
+            by_listener,
+            servers,
+            error_log,
+        })
     }
 
     fn reject_misplaced(&self, b: &Block, section: &str, keys: &[&str]) -> Result<(), ConfigError> {
@@ -295,14 +329,26 @@ impl Resolver<'_> {
         };
         match keys.iter().find(|k| present(k)) {
             Some(k) => {
-                let at = self.source.text.find(&format!("{k} ")).or_else(|| self.source.text.find(&format!("{k}=")));
-                self.err(at.map_or(0..0, |a| a..a), k, format!("is not allowed in {section}"))
+                let at = self
+                    .source
+                    .text
+                    .find(&format!("{k} "))
+                    .or_else(|| self.source.text.find(&format!("{k}=")));
+                self.err(
+                    at.map_or(0..0, |a| a..a),
+                    k,
+                    format!("is not allowed in {section}"),
+                )
             }
             None => Ok(()),
         }
     }
 
-    fn locations(&self, blocks: &[Block], parent: &Arc<Settings>) -> Result<Vec<Location>, ConfigError> {
+    fn locations(
+        &self,
+        blocks: &[Block],
+        parent: &Arc<Settings>,
+    ) -> Result<Vec<Location>, ConfigError> {
         let mut out = Vec::with_capacity(blocks.len());
         for b in blocks {
             self.reject_misplaced(b, "a location", &["listen", "server_name"])?;
@@ -321,11 +367,19 @@ impl Resolver<'_> {
                 settings.internal = internal;
             }
             if settings.alias.is_some() && b.root.is_some() {
-                return self.err(b.alias.as_ref().unwrap().span(), "alias", "`root` and `alias` cannot both be set");
+                return self.err(
+                    b.alias.as_ref().unwrap().span(),
+                    "alias",
+                    "`root` and `alias` cannot both be set",
+                );
             }
             let settings = Arc::new(settings);
             let children = self.locations(b.location.as_deref().unwrap_or(&[]), &settings)?;
-            out.push(Location { matcher, settings, children });
+            out.push(Location {
+                matcher,
+                settings,
+                children,
+            });
         }
         Ok(out)
     }
@@ -358,7 +412,9 @@ impl Resolver<'_> {
             let text = n.get_ref().trim().to_ascii_lowercase();
             if let Some(re) = text.strip_prefix('~') {
                 let re = RegexBuilder::new(re).case_insensitive(true).build();
-                names.push(ServerName::Regex(re.or_else(|e| self.err(n.span(), "server_name", format!("bad regex: {e}")))?));
+                names.push(ServerName::Regex(re.or_else(|e| {
+                    self.err(n.span(), "server_name", format!("bad regex: {e}"))
+                })?));
             } else if let Some(rest) = text.strip_prefix("*.") {
                 names.push(ServerName::LeadingWild(format!(".{rest}")));
             } else if let Some(rest) = text.strip_prefix('.') {
@@ -367,7 +423,11 @@ impl Resolver<'_> {
             } else if let Some(rest) = text.strip_suffix(".*") {
                 names.push(ServerName::TrailingWild(format!("{rest}.")));
             } else if text.contains('*') {
-                return self.err(n.span(), "server_name", format!("\"{text}\": a wildcard must be a whole leading or trailing label"));
+                return self.err(
+                    n.span(),
+                    "server_name",
+                    format!("\"{text}\": a wildcard must be a whole leading or trailing label"),
+                );
             } else {
                 names.push(ServerName::Exact(text));
             }
@@ -377,24 +437,49 @@ impl Resolver<'_> {
 
     fn listens(&self, b: &Block) -> Result<Vec<ListenSpec>, ConfigError> {
         let Some(list) = &b.listen else {
-            return Ok(vec![ListenSpec { addr: "0.0.0.0:80".parse().unwrap(), backlog: 511, default_server: false, span: 0..0 }]);
+            return Ok(vec![ListenSpec {
+                addr: "0.0.0.0:80".parse().unwrap(),
+                backlog: 511,
+                default_server: false,
+                span: 0..0,
+            }]);
         };
         let mut out = Vec::new();
         for l in list {
             let mut words = l.get_ref().split_whitespace();
-            let Some(addr) = words.next() else { return self.err(l.span(), "listen", "empty address") };
+            let Some(addr) = words.next() else {
+                return self.err(l.span(), "listen", "empty address");
+            };
             let addr = parse_listen_addr(addr).ok_or(()).or_else(|_| {
-                self.err(l.span(), "listen", format!("\"{addr}\": expected ADDRESS:PORT, [IPv6]:PORT or PORT"))
+                self.err(
+                    l.span(),
+                    "listen",
+                    format!("\"{addr}\": expected ADDRESS:PORT, [IPv6]:PORT or PORT"),
+                )
             })?;
-            let mut spec = ListenSpec { addr, backlog: 511, default_server: false, span: l.span() };
+            let mut spec = ListenSpec {
+                addr,
+                backlog: 511,
+                default_server: false,
+                span: l.span(),
+            };
             for w in words {
                 match w {
                     "default_server" | "default" => spec.default_server = true,
                     "reuseport" => {} // always on: one listener per worker
                     _ if w.starts_with("backlog=") => {
-                        spec.backlog = w[8..].parse().ok().filter(|&n: &i32| n > 0).ok_or(()).or_else(|_| {
-                            self.err(l.span(), "listen", format!("\"{w}\": backlog must be a positive number"))
-                        })?;
+                        spec.backlog = w[8..]
+                            .parse()
+                            .ok()
+                            .filter(|&n: &i32| n > 0)
+                            .ok_or(())
+                            .or_else(|_| {
+                                self.err(
+                                    l.span(),
+                                    "listen",
+                                    format!("\"{w}\": backlog must be a positive number"),
+                                )
+                            })?;
                     }
                     _ => return self.err(l.span(), "listen", format!("unknown parameter \"{w}\"")),
                 }
@@ -415,7 +500,11 @@ impl Resolver<'_> {
         set(&mut s.index, &b.index);
         if let Some(t) = &b.try_files {
             if t.len() < 2 {
-                return self.err(t.first().map_or(0..0, |x| x.span()), "try_files", "needs at least one file and a fallback");
+                return self.err(
+                    t.first().map_or(0..0, |x| x.span()),
+                    "try_files",
+                    "needs at least one file and a fallback",
+                );
             }
             s.try_files = t.iter().map(|x| x.get_ref().clone()).collect();
         }
@@ -434,12 +523,16 @@ impl Resolver<'_> {
             s.ret = Some(self.ret(r)?);
         }
         if let Some(pages) = &b.error_page {
-            s.error_pages = pages.iter().map(|p| self.error_page(p)).collect::<Result<_, _>>()?;
+            s.error_pages = pages
+                .iter()
+                .map(|p| self.error_page(p))
+                .collect::<Result<_, _>>()?;
         }
         set(&mut s.default_type, &b.default_type);
         if let Some(file) = &b.mime_types {
             let path = self.path(file.get_ref());
-            let types = MimeTypes::from_nginx_file(&path).or_else(|e| self.err(file.span(), "mime_types", e))?;
+            let types = MimeTypes::from_nginx_file(&path)
+                .or_else(|e| self.err(file.span(), "mime_types", e))?;
             s.types = Arc::new(types);
         }
         if let Some(extra) = &b.types {
@@ -453,7 +546,10 @@ impl Resolver<'_> {
             s.charset = (c != "off").then(|| c.clone());
         }
         if let Some(h) = &b.add_header {
-            s.add_headers = h.iter().map(|x| self.add_header(x)).collect::<Result<_, _>>()?;
+            s.add_headers = h
+                .iter()
+                .map(|x| self.add_header(x))
+                .collect::<Result<_, _>>()?;
         }
         if let Some(e) = &b.expires {
             s.expires = self.expires(e)?;
@@ -502,12 +598,26 @@ impl Resolver<'_> {
     fn ret(&self, r: &Spanned<String>) -> Result<Return, ConfigError> {
         let text = r.get_ref().trim();
         if is_url(text) {
-            return Ok(Return { code: 302, text: Some(text.to_string()) });
+            return Ok(Return {
+                code: 302,
+                text: Some(text.to_string()),
+            });
         }
-        let (code, rest) = text.split_once(char::is_whitespace).map_or((text, None), |(c, t)| (c, Some(t.trim())));
-        let code: u16 = code.parse().ok().filter(|c| (100..=999).contains(c)).ok_or(()).or_else(|_| {
-            self.err(r.span(), "return", format!("\"{text}\": expected \"CODE [text]\", \"CODE URL\" or \"URL\""))
-        })?;
+        let (code, rest) = text
+            .split_once(char::is_whitespace)
+            .map_or((text, None), |(c, t)| (c, Some(t.trim())));
+        let code: u16 = code
+            .parse()
+            .ok()
+            .filter(|c| (100..=999).contains(c))
+            .ok_or(())
+            .or_else(|_| {
+                self.err(
+                    r.span(),
+                    "return",
+                    format!("\"{text}\": expected \"CODE [text]\", \"CODE URL\" or \"URL\""),
+                )
+            })?;
         let text = rest.map(|t| unquote(t).to_string());
         if is_redirect(code) && text.is_none() {
             return self.err(r.span(), "return", format!("{code} needs a URL"));
@@ -517,8 +627,16 @@ impl Resolver<'_> {
 
     fn error_page(&self, p: &Spanned<String>) -> Result<ErrorPage, ConfigError> {
         let words: Vec<&str> = p.get_ref().split_whitespace().collect();
-        let bad = |msg: &str| self.err(p.span(), "error_page", format!("\"{}\": {msg}", p.get_ref()));
-        let Some((target, rest)) = words.split_last() else { return bad("expected \"CODE... [=[CODE]] URI\"") };
+        let bad = |msg: &str| {
+            self.err(
+                p.span(),
+                "error_page",
+                format!("\"{}\": {msg}", p.get_ref()),
+            )
+        };
+        let Some((target, rest)) = words.split_last() else {
+            return bad("expected \"CODE... [=[CODE]] URI\"");
+        };
         let mut codes = Vec::new();
         let mut answer = ErrorPageCode::Same;
         for w in rest {
@@ -541,7 +659,11 @@ impl Resolver<'_> {
         if codes.is_empty() {
             return bad("no status code");
         }
-        Ok(ErrorPage { codes, answer, target: target.to_string() })
+        Ok(ErrorPage {
+            codes,
+            answer,
+            target: target.to_string(),
+        })
     }
 
     fn add_header(&self, h: &Spanned<String>) -> Result<AddHeader, ConfigError> {
@@ -551,14 +673,28 @@ impl Resolver<'_> {
             None => (text, false),
         };
         let Some((name, value)) = text.split_once(char::is_whitespace) else {
-            return self.err(h.span(), "add_header", format!("\"{text}\": expected \"NAME VALUE [always]\""));
+            return self.err(
+                h.span(),
+                "add_header",
+                format!("\"{text}\": expected \"NAME VALUE [always]\""),
+            );
         };
-        let valid_name = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        let valid_name = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
         let value = unquote(value.trim());
         if !valid_name || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return self.err(h.span(), "add_header", format!("\"{text}\": invalid header name or value"));
+            return self.err(
+                h.span(),
+                "add_header",
+                format!("\"{text}\": invalid header name or value"),
+            );
         }
-        Ok(AddHeader { name: name.to_string(), value: value.to_string(), always })
+        Ok(AddHeader {
+            name: name.to_string(),
+            value: value.to_string(),
+            always,
+        })
     }
 
     fn expires(&self, e: &Spanned<String>) -> Result<Option<Expires>, ConfigError> {
@@ -573,11 +709,21 @@ impl Resolver<'_> {
             "epoch" => Some(Expires::Epoch),
             "max" => Some(Expires::Max),
             _ => {
-                let (modified, t) = text.strip_prefix("modified").map_or((false, text), |r| (true, r.trim()));
+                let (modified, t) = text
+                    .strip_prefix("modified")
+                    .map_or((false, text), |r| (true, r.trim()));
                 let Some(secs) = signed(t) else {
-                    return self.err(e.span(), "expires", format!("\"{text}\": expected off, epoch, max or [modified] TIME"));
+                    return self.err(
+                        e.span(),
+                        "expires",
+                        format!("\"{text}\": expected off, epoch, max or [modified] TIME"),
+                    );
                 };
-                Some(if modified { Expires::Modified(secs) } else { Expires::Access(secs) })
+                Some(if modified {
+                    Expires::Modified(secs)
+                } else {
+                    Expires::Access(secs)
+                })
             }
         })
     }
@@ -589,10 +735,20 @@ impl Resolver<'_> {
             let size = parse_size(w.next()?)? as usize;
             (n >= 1 && (128..=1 << 20).contains(&size) && w.next().is_none()).then_some((n, size))
         })();
-        parsed.ok_or(()).or_else(|_| self.err(l.span(), "large_client_header_buffers", "expected \"NUMBER SIZE\", e.g. \"4 8k\""))
+        parsed.ok_or(()).or_else(|_| {
+            self.err(
+                l.span(),
+                "large_client_header_buffers",
+                "expected \"NUMBER SIZE\", e.g. \"4 8k\"",
+            )
+        })
     }
 
-    fn log_target(&self, v: &Spanned<String>, error_log: bool) -> Result<Option<LogTarget>, ConfigError> {
+    fn log_target(
+        &self,
+        v: &Spanned<String>,
+        error_log: bool,
+    ) -> Result<Option<LogTarget>, ConfigError> {
         let key = if error_log { "error_log" } else { "access_log" };
         let first = v.get_ref().split_whitespace().next().unwrap_or("");
         Ok(match first {
@@ -605,8 +761,14 @@ impl Resolver<'_> {
     }
 
     fn access_log(&self, v: &Spanned<String>) -> Result<Option<Arc<AccessLog>>, ConfigError> {
-        let Some(target) = self.log_target(v, false)? else { return Ok(None) };
-        let mut log = AccessLog { target, buffer: 0, flush: Duration::from_secs(1) };
+        let Some(target) = self.log_target(v, false)? else {
+            return Ok(None);
+        };
+        let mut log = AccessLog {
+            target,
+            buffer: 0,
+            flush: Duration::from_secs(1),
+        };
         for w in v.get_ref().split_whitespace().skip(1) {
             let parsed = if let Some(b) = w.strip_prefix("buffer=") {
                 parse_size(b).map(|n| log.buffer = n as usize)
@@ -616,7 +778,11 @@ impl Resolver<'_> {
                 (w == "combined").then_some(())
             };
             if parsed.is_none() {
-                return self.err(v.span(), "access_log", format!("unknown parameter \"{w}\" (only the combined format is built in)"));
+                return self.err(
+                    v.span(),
+                    "access_log",
+                    format!("unknown parameter \"{w}\" (only the combined format is built in)"),
+                );
             }
         }
         Ok(Some(Arc::new(log)))
@@ -650,7 +816,9 @@ fn parse_listen_addr(text: &str) -> Option<SocketAddr> {
 }
 
 fn is_url(text: &str) -> bool {
-    ["http://", "https://", "$scheme://"].iter().any(|p| text.starts_with(p))
+    ["http://", "https://", "$scheme://"]
+        .iter()
+        .any(|p| text.starts_with(p))
 }
 
 pub fn is_redirect(code: u16) -> bool {
@@ -658,6 +826,7 @@ pub fn is_redirect(code: u16) -> bool {
 }
 
 fn unquote(t: &str) -> &str {
-    t.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(t)
+    t.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(t)
 }
-
