@@ -69,13 +69,7 @@ impl Handler {
         };
         req.method = req.head.method;
         if let Some(ret) = &settings.ret {
-            return self.ret(
-                req,
-                &settings,
-                ret.code,
-                ret.text.as_deref(),
-                norm.query.as_deref(),
-            );
+            return self.ret(req, &settings, ret.code, ret.text.as_deref(), &norm.path);
         }
         self.serve(req, norm.path, norm.query, false)
     }
@@ -101,13 +95,7 @@ impl Handler {
             return self.error(req, &settings, 404);
         }
         if let Some(ret) = &settings.ret {
-            return self.ret(
-                req,
-                &settings,
-                ret.code,
-                ret.text.as_deref(),
-                query.as_deref(),
-            );
+            return self.ret(req, &settings, ret.code, ret.text.as_deref(), &path);
         }
         if req.method == Method::Other {
             return self.error(req, &settings, 405);
@@ -133,7 +121,7 @@ impl Handler {
             Some(loc) => {
                 let settings = loc.settings.clone();
                 if let Some(ret) = &settings.ret {
-                    return self.ret(req, &settings, ret.code, ret.text.as_deref(), None);
+                    return self.ret(req, &settings, ret.code, ret.text.as_deref(), b"");
                 }
                 let s = req.server.settings.clone();
                 self.error(req, &s, 404)
@@ -241,13 +229,17 @@ impl Handler {
         let name = String::from_utf8_lossy(uri);
         let mime = s.types.lookup(&name).unwrap_or(&s.default_type).to_string();
         let mut info = info;
-        let mut gzip = false;
-        if s.gzip_static != Gzip::Off && (s.gzip_static == Gzip::Always || accepts_gzip(req.head)) {
+        let (mut gzip, mut vary) = (false, false);
+        if s.gzip_static != Gzip::Off {
             let mut gz = path.as_os_str().to_owned();
             gz.push(".gz");
             if let Lookup::File(g) = self.lookup(req, s, std::path::Path::new(&gz)) {
-                info = g;
-                gzip = true;
+                // nginx varies on Accept-Encoding whenever a .gz sibling exists.
+                vary = s.gzip_vary;
+                if s.gzip_static == Gzip::Always || accepts_gzip(req.head) {
+                    info = g;
+                    gzip = true;
+                }
             }
         }
         let etag = s.etag.then_some(info.etag.as_str());
@@ -352,11 +344,11 @@ impl Handler {
         }
         if gzip {
             w.header("Content-Encoding", "gzip");
-            if s.gzip_vary {
-                w.header("Vary", "Accept-Encoding");
-            }
-        } else if s.max_ranges != Some(0) {
+        } else if status == 200 && s.max_ranges != Some(0) {
             w.header("Accept-Ranges", "bytes");
+        }
+        if vary {
+            w.header("Vary", "Accept-Encoding");
         }
         write_add_headers(&mut w, s, status);
         w.end();
@@ -385,14 +377,14 @@ impl Handler {
         self.simple(req, s, 200, "text/html", body, &[])
     }
 
-    /// nginx `return CODE [text|URL]`.
+    /// nginx `return CODE [text|URL]`; a text's type follows the URI's extension, like nginx.
     fn ret(
         &mut self,
         req: &mut Request<'_>,
         s: &Arc<Settings>,
         code: u16,
         text: Option<&str>,
-        _query: Option<&[u8]>,
+        uri: &[u8],
     ) -> Reply {
         if code == 444 {
             return Reply {
@@ -405,7 +397,8 @@ impl Handler {
             Some(url) if is_redirect(code) => self.redirect(req, s, code, url),
             Some(text) => {
                 let body = Bytes::copy_from_slice(text.as_bytes());
-                let ct = s.default_type.clone();
+                let name = String::from_utf8_lossy(uri);
+                let ct = s.types.lookup(&name).unwrap_or(&s.default_type).to_string();
                 self.simple(req, s, code, &ct, body, &[])
             }
             None => self.error(req, s, code),
@@ -748,12 +741,27 @@ fn close_in_head(head: &mut Vec<u8>) {
     }
 }
 
-/// Rewrites the status line of a built reply (error_page `=CODE`).
+/// Rewrites the status of a built reply (`error_page`), dropping what nginx sends only with
+/// 200, 206 and 304 (Last-Modified) or only with 200 (Accept-Ranges).
 fn set_status(reply: &mut Reply, code: u16) {
     let end = memchr::memchr(b'\n', &reply.head).map_or(0, |i| i + 1);
     let line = format!("HTTP/1.1 {} {}\r\n", code, response::reason(code));
     reply.head.splice(..end, line.bytes());
     reply.status = code;
+    if !matches!(code, 200 | 206 | 304) {
+        remove_header(&mut reply.head, b"Last-Modified: ");
+    }
+    if code != 200 {
+        remove_header(&mut reply.head, b"Accept-Ranges: ");
+    }
+}
+
+fn remove_header(head: &mut Vec<u8>, prefix: &[u8]) {
+    let Some(start) = memchr::memmem::find(head, prefix) else {
+        return;
+    };
+    let end = memchr::memmem::find(&head[start..], b"\r\n").map_or(head.len(), |e| start + e + 2);
+    head.drain(start..end);
 }
 
 /// Host for redirects and server selection: the absolute-form authority, else Host.

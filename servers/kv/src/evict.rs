@@ -78,13 +78,18 @@ fn evict_one(srv: &Server, policy: Policy) -> bool {
             }
             // A few probes per db: volatile policies skip keys without TTL.
             for _ in 0..SAMPLES {
-                let (k, e) = d.map.get_index(fast_rand() as usize % len).expect("in range");
+                let (k, e) = d
+                    .map
+                    .get_index(fast_rand() as usize % len)
+                    .expect("in range");
                 if policy.volatile() && e.exp == 0 {
                     continue;
                 }
                 let score = match policy {
                     Policy::AllkeysLru | Policy::VolatileLru => idle_seconds(e.lru, clock),
-                    Policy::AllkeysLfu | Policy::VolatileLfu => 255 - lfu_decayed(e.lru, clock) as u64,
+                    Policy::AllkeysLfu | Policy::VolatileLfu => {
+                        255 - lfu_decayed(e.lru, clock) as u64
+                    }
                     Policy::VolatileTtl => u64::MAX - e.exp,
                     _ => fast_rand(),
                 };
@@ -96,7 +101,9 @@ fn evict_one(srv: &Server, policy: Policy) -> bool {
             }
         }
     }
-    let Some((_, si, db, key)) = best else { return false };
+    let Some((_, si, db, key)) = best else {
+        return false;
+    };
     let mut shard = srv.store.lock(si);
     if shard.remove(db, &key).is_some() {
         shard.modified(db, &key);

@@ -1,1 +1,221 @@
-fn main() {}
+//! fs-kv: a Redis 7.0-compatible key-value server on FerroStack's per-core runtime.
+
+mod cmd;
+mod evict;
+mod resp;
+mod server;
+mod service;
+mod store;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use netstack::config::{NumberOrText, RuntimeConfig, Source};
+use netstack::runtime::{self, Listen, Workers};
+use serde::Deserialize;
+
+use crate::server::{Config, Policy, Server};
+
+#[global_allocator]
+static ALLOC: evict::Counting = evict::Counting;
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "fs-kv",
+    about = "FerroStack's Redis-compatible key-value server"
+)]
+struct Args {
+    /// TOML configuration file ([runtime], [netstack], [kv]).
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address(es) to listen on (default 127.0.0.1).
+    #[arg(long, num_args = 1..)]
+    bind: Option<Vec<IpAddr>>,
+    #[arg(long)]
+    requirepass: Option<String>,
+    #[arg(long)]
+    databases: Option<usize>,
+    /// Bytes, or with a unit: 100mb, 1gb.
+    #[arg(long)]
+    maxmemory: Option<String>,
+    #[arg(long = "maxmemory-policy")]
+    maxmemory_policy: Option<String>,
+    /// "auto" or a number.
+    #[arg(long)]
+    workers: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    runtime: RuntimeConfig,
+    #[serde(default)]
+    netstack: Option<toml::Table>,
+    #[serde(default)]
+    dpdk: Option<toml::Table>,
+    #[serde(default)]
+    kv: KvSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct KvSection {
+    port: Option<u16>,
+    bind: Option<Vec<IpAddr>>,
+    requirepass: Option<String>,
+    databases: Option<usize>,
+    maxmemory: Option<NumberOrText>,
+    maxmemory_policy: Option<String>,
+}
+
+/// Everything resolved from the file and the flags (flags win).
+struct Settings {
+    port: u16,
+    bind: Vec<IpAddr>,
+    requirepass: Option<String>,
+    databases: usize,
+    maxmemory: u64,
+    policy: Policy,
+    workers: usize,
+}
+
+fn settings(args: Args) -> Result<Settings, String> {
+    let file: File = match &args.config {
+        Some(path) => {
+            let src = Source::read(path).map_err(|e| e.to_string())?;
+            src.parse().map_err(|e| e.to_string())?
+        }
+        None => File::default(),
+    };
+    let _ = (&file.netstack, &file.dpdk);
+    let kv = file.kv;
+    let maxmemory = match (&args.maxmemory, &kv.maxmemory) {
+        (Some(m), _) => {
+            cmd::server::parse_memory(m).ok_or(format!("--maxmemory: invalid size '{m}'"))?
+        }
+        (None, Some(NumberOrText::Number(n))) => *n,
+        (None, Some(NumberOrText::Text(t))) => {
+            cmd::server::parse_memory(t).ok_or(format!("[kv] maxmemory: invalid size '{t}'"))?
+        }
+        (None, None) => 0,
+    };
+    let policy_name = args
+        .maxmemory_policy
+        .or(kv.maxmemory_policy)
+        .unwrap_or_else(|| "noeviction".into());
+    let policy = Policy::parse(&policy_name)
+        .ok_or(format!("maxmemory-policy: unknown policy '{policy_name}'"))?;
+    let workers = match args.workers.as_deref() {
+        None => file.runtime.workers,
+        Some("auto") => Workers::Auto,
+        Some(n) => Workers::Count(
+            n.parse()
+                .map_err(|_| format!("--workers: expected \"auto\" or a number, got '{n}'"))?,
+        ),
+    };
+    let databases = args.databases.or(kv.databases).unwrap_or(16);
+    if !(1..=1_000_000).contains(&databases) {
+        return Err("databases: must be at least 1".into());
+    }
+    Ok(Settings {
+        port: args.port.or(kv.port).unwrap_or(6379),
+        bind: args
+            .bind
+            .or(kv.bind)
+            .unwrap_or_else(|| vec![IpAddr::from([127, 0, 0, 1])]),
+        requirepass: args
+            .requirepass
+            .or(kv.requirepass)
+            .filter(|p| !p.is_empty()),
+        databases,
+        maxmemory,
+        policy,
+        workers: workers.resolve(),
+    })
+}
+
+fn main() {
+    let s = match settings(Args::parse()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fs-kv: {e}");
+            std::process::exit(2);
+        }
+    };
+    let listen: Vec<Listen> = s
+        .bind
+        .iter()
+        .map(|ip| Listen::new(SocketAddr::new(*ip, s.port)))
+        .collect();
+    // Register the signals before any thread starts so that every thread inherits the mask.
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ]) {
+        Ok(sig) => sig,
+        Err(e) => {
+            eprintln!("fs-kv: cannot install signal handlers: {e}");
+            std::process::exit(1);
+        }
+    };
+    let cfg = Config::new(
+        s.port,
+        &s.bind
+            .iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        s.databases,
+    );
+    cfg.maxmemory.store(s.maxmemory, Ordering::Relaxed);
+    *cfg.policy.write().unwrap_or_else(|e| e.into_inner()) = s.policy;
+    *cfg.requirepass.write().unwrap_or_else(|e| e.into_inner()) = s.requirepass.clone();
+    let srv = Arc::new(Server::new(cfg, s.databases, s.workers));
+    srv.store.lfu.store(s.policy.lfu(), Ordering::Relaxed);
+    let make = {
+        let srv = srv.clone();
+        move |w| service::Kv::new(srv.clone(), w)
+    };
+    let rt = match runtime::start(s.workers, &listen, make) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fs-kv: {e}");
+            std::process::exit(1);
+        }
+    };
+    for addr in rt.local_addrs() {
+        eprintln!(
+            "fs-kv: listening on {addr} ({} worker{})",
+            s.workers,
+            if s.workers == 1 { "" } else { "s" }
+        );
+    }
+    if let Some(sig) = signals.forever().next() {
+        eprintln!("fs-kv: signal {sig}, shutting down");
+    }
+    rt.quit();
+    // Connections are closed by the workers' on_stop; give stragglers a bounded time.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !rt.finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !rt.finished() {
+        rt.stop();
+    }
+    rt.join();
+    eprintln!("fs-kv: bye");
+}

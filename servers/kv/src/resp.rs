@@ -74,12 +74,18 @@ impl Parser {
     /// The `*<n>\r\n` line: Some(n) once complete.
     fn header(&mut self, buf: &[u8], authed: bool) -> Result<Option<usize>, &'static str> {
         let Some(nl) = memchr::memchr(b'\r', buf) else {
-            return if buf.len() > MAX_INLINE { Err("Protocol error: too big mbulk count string") } else { Ok(None) };
+            return if buf.len() > MAX_INLINE {
+                Err("Protocol error: too big mbulk count string")
+            } else {
+                Ok(None)
+            };
         };
         if buf.len() < nl + 2 {
             return Ok(None);
         }
-        let n = parse_len(&buf[1..nl]).filter(|&n| n <= i32::MAX as i64).ok_or("Protocol error: invalid multibulk length")?;
+        let n = parse_len(&buf[1..nl])
+            .filter(|&n| n <= i32::MAX as i64)
+            .ok_or("Protocol error: invalid multibulk length")?;
         if !authed && n > UNAUTH_MAX_ARGS as i64 {
             return Err("Protocol error: unauthenticated multibulk length");
         }
@@ -90,12 +96,18 @@ impl Parser {
     /// One `$<len>\r\n<data>\r\n` argument: true once parsed.
     fn bulk(&mut self, buf: &[u8], authed: bool) -> Result<bool, &'static str> {
         let rest = &buf[self.pos..];
-        let Some(&first) = rest.first() else { return Ok(false) };
+        let Some(&first) = rest.first() else {
+            return Ok(false);
+        };
         if first != b'$' {
             return Err(expected_dollar(first));
         }
         let Some(cr) = memchr::memchr(b'\r', rest) else {
-            return if rest.len() > MAX_INLINE { Err("Protocol error: too big bulk count string") } else { Ok(false) };
+            return if rest.len() > MAX_INLINE {
+                Err("Protocol error: too big bulk count string")
+            } else {
+                Ok(false)
+            };
         };
         let len = parse_len(&rest[1..cr])
             .filter(|&n| n >= 0 && n as u64 <= MAX_BULK)
@@ -116,7 +128,11 @@ impl Parser {
     /// A telnet-style line, split like sdssplitargs (quotes and escapes).
     fn inline(&mut self, buf: &[u8]) -> Parsed {
         let Some(nl) = memchr::memchr(b'\n', buf) else {
-            return if buf.len() > MAX_INLINE { Parsed::Error("Protocol error: too big inline request") } else { Parsed::Incomplete };
+            return if buf.len() > MAX_INLINE {
+                Parsed::Error("Protocol error: too big inline request")
+            } else {
+                Parsed::Incomplete
+            };
         };
         let line = &buf[..nl];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -136,7 +152,11 @@ impl Parser {
 fn expected_dollar(got: u8) -> &'static str {
     // The message names the byte; a static table keeps the error path allocation-free.
     static MSGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let msgs = MSGS.get_or_init(|| (0..=255u8).map(|b| format!("Protocol error: expected '$', got '{}'", b as char)).collect());
+    let msgs = MSGS.get_or_init(|| {
+        (0..=255u8)
+            .map(|b| format!("Protocol error: expected '$', got '{}'", b as char))
+            .collect()
+    });
     msgs[got as usize].as_str()
 }
 
@@ -188,7 +208,11 @@ fn split_args(line: &[u8], store: &mut Vec<u8>, args: &mut Vec<(u32, u32)>) -> R
             if dq {
                 match c {
                     None => return Err(()),
-                    Some(b'\\') if line.get(i + 1) == Some(&b'x') && i + 3 < line.len() && hex2(&line[i + 2..i + 4]).is_some() => {
+                    Some(b'\\')
+                        if line.get(i + 1) == Some(&b'x')
+                            && i + 3 < line.len()
+                            && hex2(&line[i + 2..i + 4]).is_some() =>
+                    {
                         store.push(hex2(&line[i + 2..i + 4]).unwrap_or(0));
                         i += 3;
                     }
@@ -268,7 +292,13 @@ pub struct Out {
 
 impl Default for Out {
     fn default() -> Self {
-        Out { buf: BytesMut::with_capacity(16 * 1024), chunks: Vec::new(), resp3: false, errors: 0, error_kinds: Vec::new() }
+        Out {
+            buf: BytesMut::with_capacity(16 * 1024),
+            chunks: Vec::new(),
+            resp3: false,
+            errors: 0,
+            error_kinds: Vec::new(),
+        }
     }
 }
 
@@ -310,11 +340,13 @@ impl Out {
     /// An error line; `msg` has its prefix (e.g. "ERR ...", "WRONGTYPE ...").
     pub fn err(&mut self, msg: &str) {
         self.errors += 1;
-        self.error_kinds.push(msg.split(' ').next().unwrap_or("ERR").to_string());
+        self.error_kinds
+            .push(msg.split(' ').next().unwrap_or("ERR").to_string());
         self.buf.put_u8(b'-');
         // Newlines would break the framing: Redis replaces them with spaces.
         for &b in msg.as_bytes() {
-            self.buf.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+            self.buf
+                .put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }
         self.raw(b"\r\n");
     }
@@ -400,6 +432,7 @@ impl Out {
         }
     }
 
+    #[allow(dead_code)]
     pub fn boolean(&mut self, b: bool) {
         if self.resp3 {
             self.raw(if b { b"#t\r\n" } else { b"#f\r\n" });
@@ -480,7 +513,10 @@ mod tests {
     use super::*;
 
     fn args<'a>(p: &Parser, buf: &'a [u8]) -> Vec<&'a [u8]> {
-        p.args.iter().map(|&(s, e)| &buf[s as usize..e as usize]).collect()
+        p.args
+            .iter()
+            .map(|&(s, e)| &buf[s as usize..e as usize])
+            .collect()
     }
 
     #[test]
@@ -491,7 +527,11 @@ mod tests {
         assert_eq!(args(&p, frame), vec![&b"SET"[..], b"k", b"value"]);
         for cut in 1..frame.len() {
             let mut p = Parser::default();
-            assert_eq!(p.parse(&frame[..cut], true), Parsed::Incomplete, "cut {cut}");
+            assert_eq!(
+                p.parse(&frame[..cut], true),
+                Parsed::Incomplete,
+                "cut {cut}"
+            );
             assert_eq!(p.parse(frame, true), Parsed::Command(frame.len()));
             assert_eq!(args(&p, frame).len(), 3);
         }
@@ -502,13 +542,31 @@ mod tests {
         let mut p = Parser::default();
         let line = b"set k \"a b\\x41\"\r\n";
         assert_eq!(p.parse(line, true), Parsed::Command(line.len()));
-        assert_eq!(args(&p, &p.inline.clone()), vec![&b"set"[..], b"k", b"a bA"]);
+        assert_eq!(
+            args(&p, &p.inline.clone()),
+            vec![&b"set"[..], b"k", b"a bA"]
+        );
         assert!(matches!(p.parse(b"set \"x\r\n", true), Parsed::Error(_)));
-        assert_eq!(p.parse(b"*2\r\n$-5\r\n", true), Parsed::Error("Protocol error: invalid bulk length"));
-        assert_eq!(p.parse(b"*1\r\n$999999999999\r\n", true), Parsed::Error("Protocol error: invalid bulk length"));
-        assert_eq!(p.parse(b"*1\r\n:1\r\n", true), Parsed::Error("Protocol error: expected '$', got ':'"));
-        assert_eq!(p.parse(b"*x\r\n", true), Parsed::Error("Protocol error: invalid multibulk length"));
-        assert_eq!(p.parse(b"*100\r\n", false), Parsed::Error("Protocol error: unauthenticated multibulk length"));
+        assert_eq!(
+            p.parse(b"*2\r\n$-5\r\n", true),
+            Parsed::Error("Protocol error: invalid bulk length")
+        );
+        assert_eq!(
+            p.parse(b"*1\r\n$999999999999\r\n", true),
+            Parsed::Error("Protocol error: invalid bulk length")
+        );
+        assert_eq!(
+            p.parse(b"*1\r\n:1\r\n", true),
+            Parsed::Error("Protocol error: expected '$', got ':'")
+        );
+        assert_eq!(
+            p.parse(b"*x\r\n", true),
+            Parsed::Error("Protocol error: invalid multibulk length")
+        );
+        assert_eq!(
+            p.parse(b"*100\r\n", false),
+            Parsed::Error("Protocol error: unauthenticated multibulk length")
+        );
     }
 
     #[test]

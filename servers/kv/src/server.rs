@@ -8,7 +8,7 @@ use std::sync::{Mutex, RwLock};
 use bytes::Bytes;
 use netstack::Conn;
 
-use crate::resp::{Out, Parser};
+use crate::resp::Parser;
 use crate::store::{HMap, Set, Store};
 
 /// Cross-worker messages.
@@ -16,7 +16,11 @@ pub enum Msg {
     /// A key a blocked client waits on got data: retry its command.
     Wake { conn: Conn, seq: u64 },
     /// Pub/sub delivery to local subscribers: (conn, matching pattern).
-    Publish { to: Vec<(Conn, Option<Bytes>)>, channel: Bytes, message: Bytes },
+    Publish {
+        to: Vec<(Conn, Option<Bytes>)>,
+        channel: Bytes,
+        message: Bytes,
+    },
     /// A line for MONITOR clients.
     Monitor { to: Vec<Conn>, line: Bytes },
     /// CLIENT KILL.
@@ -48,15 +52,27 @@ impl Policy {
     ];
 
     pub fn parse(s: &str) -> Option<Policy> {
-        Self::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)).map(|(p, _)| *p)
+        Self::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(s))
+            .map(|(p, _)| *p)
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(p, _)| *p == self).map_or("noeviction", |(_, n)| n)
+        Self::ALL
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map_or("noeviction", |(_, n)| n)
     }
 
     pub fn volatile(self) -> bool {
-        matches!(self, Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl)
+        matches!(
+            self,
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
+        )
     }
 
     pub fn lfu(self) -> bool {
@@ -74,6 +90,7 @@ pub struct Config {
     pub slowlog_max: AtomicUsize,
     pub params: Mutex<Vec<(String, String)>>,
     pub port: u16,
+    #[allow(dead_code)]
     pub bind: String,
 }
 
@@ -106,7 +123,10 @@ impl Config {
             ("cluster-enabled", "no"),
             ("io-threads", "1"),
         ];
-        let mut params: Vec<(String, String)> = defaults.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut params: Vec<(String, String)> = defaults
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         params.push(("databases".into(), databases.to_string()));
         params.push(("port".into(), port.to_string()));
         params.push(("bind".into(), bind.to_string()));
@@ -127,7 +147,10 @@ impl Config {
     }
 
     pub fn password(&self) -> Option<String> {
-        self.requirepass.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.requirepass
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -150,11 +173,9 @@ pub struct Stats {
     pub connections: AtomicU64,
     pub connected: AtomicUsize,
     pub blocked: AtomicUsize,
-    pub rejected_conns: AtomicU64,
     pub errors: AtomicU64,
     pub net_in: AtomicU64,
     pub net_out: AtomicU64,
-    pub pubsub_clients: AtomicUsize,
 }
 
 pub struct SlowEntry {
@@ -203,7 +224,6 @@ pub struct Server {
     pub started: std::time::Instant,
     pub run_id: String,
     pub workers: usize,
-    pub shutdown: AtomicBool,
     pub last_save: AtomicU64,
 }
 
@@ -211,12 +231,16 @@ impl Server {
     pub fn new(cfg: Config, databases: usize, workers: usize) -> Server {
         let ncmd = crate::cmd::TABLE.len();
         let seed = crate::store::fast_rand();
-        let run_id: String = (0..40).map(|i| b"0123456789abcdef"[((seed >> (i % 16 * 4)) as usize ^ i) & 15] as char).collect();
+        let run_id: String = (0..40)
+            .map(|i| b"0123456789abcdef"[((seed >> (i % 16 * 4)) as usize ^ i) & 15] as char)
+            .collect();
         Server {
             store: Store::new(databases),
             cfg,
             stats: Stats::default(),
-            cmdstats: (0..workers).map(|_| (0..ncmd).map(|_| CmdStat::default()).collect()).collect(),
+            cmdstats: (0..workers)
+                .map(|_| (0..ncmd).map(|_| CmdStat::default()).collect())
+                .collect(),
             errorstats: Mutex::new(HMap::default()),
             pubsub: Mutex::new(PubSub::default()),
             clients: Mutex::new(HMap::default()),
@@ -228,7 +252,6 @@ impl Server {
             started: std::time::Instant::now(),
             run_id,
             workers,
-            shutdown: AtomicBool::new(false),
             last_save: AtomicU64::new(unix_secs()),
         }
     }
@@ -245,7 +268,9 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 pub fn unix_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A blocked client's command, re-run when a key it waits on gets data.
@@ -271,6 +296,7 @@ pub struct Client {
     pub id: u64,
     pub conn: Conn,
     pub addr: SocketAddr,
+    #[allow(dead_code)]
     pub laddr: SocketAddr,
     pub db: usize,
     pub authed: bool,
@@ -278,7 +304,6 @@ pub struct Client {
     pub parser: Parser,
     /// Unparsed input carried over from earlier reads (a partial frame).
     pub pending: Vec<u8>,
-    pub out: Out,
     /// MULTI queue (argv copies); None outside MULTI.
     pub multi: Option<Vec<Vec<Bytes>>>,
     pub multi_dirty: bool,
@@ -294,6 +319,8 @@ pub struct Client {
     pub monitor: bool,
     pub created: u64,
     pub last_cmd: &'static str,
+    /// The arguments of a command that just blocked (kept to re-run it when woken).
+    pub last_argv: Vec<Bytes>,
 }
 
 impl Client {
@@ -308,7 +335,6 @@ impl Client {
             name: Bytes::new(),
             parser: Parser::default(),
             pending: Vec::new(),
-            out: Out::default(),
             multi: None,
             multi_dirty: false,
             watched: Vec::new(),
@@ -322,6 +348,7 @@ impl Client {
             monitor: false,
             created: unix_secs(),
             last_cmd: "NULL",
+            last_argv: Vec::new(),
         }
     }
 

@@ -34,7 +34,9 @@ impl Eq for Score {}
 #[allow(clippy::derive_ord_xor_partial_ord)]
 impl Ord for Score {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.0.partial_cmp(&o.0).unwrap_or(std::cmp::Ordering::Equal)
+        self.0
+            .partial_cmp(&o.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
     }
 }
 
@@ -77,7 +79,11 @@ impl ZSet {
     /// 0-based rank in ascending order.
     pub fn rank(&self, m: &[u8]) -> Option<usize> {
         let s = *self.scores.get(m)?;
-        Some(self.tree.range(..(Score(s), Bytes::copy_from_slice(m))).count())
+        Some(
+            self.tree
+                .range(..(Score(s), Bytes::copy_from_slice(m)))
+                .count(),
+        )
     }
 }
 
@@ -179,15 +185,16 @@ impl Store {
                 })
             })
             .collect();
-        Store { shards, databases, stats: KeyStats::default(), lfu: Default::default() }
+        Store {
+            shards,
+            databases,
+            stats: KeyStats::default(),
+            lfu: Default::default(),
+        }
     }
 
     pub fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn lock_all(&self) -> Vec<MutexGuard<'_, Shard>> {
-        (0..SHARDS).map(|i| self.lock(i)).collect()
     }
 }
 
@@ -228,7 +235,6 @@ pub struct Keys<'g> {
     pub now: u64,
     pub lru_clock: u32,
     pub lfu: bool,
-    pub stats: &'g KeyStats,
 }
 
 enum KeyShards<'g> {
@@ -245,7 +251,13 @@ impl<'g> Keys<'g> {
             Guards::Many(v) => KeyShards::Many(v.iter_mut().map(|(i, g)| (*i, &mut **g)).collect()),
         };
         let lfu = store.lfu.load(Ordering::Relaxed);
-        Keys { shards, db, now, lru_clock: lru_clock(now), lfu, stats: &store.stats }
+        Keys {
+            shards,
+            db,
+            now,
+            lru_clock: lru_clock(now),
+            lfu,
+        }
     }
 
     /// The locked shard holding `key`. A key outside the locked set is a command-table bug.
@@ -333,7 +345,8 @@ impl<'g> Keys<'g> {
                 let exp = exp.unwrap_or(0);
                 d.expires += (exp != 0) as usize;
                 let lru = if lfu { lfu_init(clock) } else { clock };
-                d.map.insert(Bytes::copy_from_slice(key), Entry { val, exp, lru });
+                d.map
+                    .insert(Bytes::copy_from_slice(key), Entry { val, exp, lru });
             }
         }
         shard.modified(db, key);
@@ -497,7 +510,9 @@ thread_local! {
 }
 
 fn seed() -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
     let id = &t as *const u64 as u64;
     (t ^ id.rotate_left(32)) | 1
 }

@@ -89,7 +89,9 @@ fn hmset(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn hsetnx(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(h) = hash_or_create(k, out, a[1]) else { return };
+    let Some(h) = hash_or_create(k, out, a[1]) else {
+        return;
+    };
     if h.contains_key(a[2]) {
         return out.int(0);
     }
@@ -176,7 +178,9 @@ fn hstrlen(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 
 fn hincrby(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let Some(by) = int(out, a[3]) else { return };
-    let Some(h) = hash_or_create(k, out, a[1]) else { return };
+    let Some(h) = hash_or_create(k, out, a[1]) else {
+        return;
+    };
     let cur = match h.get(a[2]) {
         None => 0,
         Some(v) => match crate::resp::parse_i64(v) {
@@ -195,7 +199,9 @@ fn hincrby(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 
 fn hincrbyfloat(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let Some(by) = float(out, a[3]) else { return };
-    let Some(h) = hash_or_create(k, out, a[1]) else { return };
+    let Some(h) = hash_or_create(k, out, a[1]) else {
+        return;
+    };
     let cur = match h.get(a[2]) {
         None => 0.0,
         Some(v) => match parse_f64(v) {
@@ -214,8 +220,17 @@ fn hincrbyfloat(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 /// Cursor scan over an indexed collection, walked from the end (see SCAN).
-pub fn scan_indexed<T>(len: usize, cursor: u64, count: usize, mut visit: impl FnMut(usize) -> T) -> (u64, Vec<T>) {
-    let mut rem = if cursor == 0 { len } else { (cursor as usize).min(len) };
+pub fn scan_indexed<T>(
+    len: usize,
+    cursor: u64,
+    count: usize,
+    mut visit: impl FnMut(usize) -> T,
+) -> (u64, Vec<T>) {
+    let mut rem = if cursor == 0 {
+        len
+    } else {
+        (cursor as usize).min(len)
+    };
     let mut res = Vec::new();
     let mut n = 0;
     while rem > 0 && n < count {
@@ -227,16 +242,27 @@ pub fn scan_indexed<T>(len: usize, cursor: u64, count: usize, mut visit: impl Fn
 }
 
 fn hscan(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(cursor) = keys::parse_cursor(out, a[2]) else { return };
-    let Some(o) = keys::scan_opts(out, &a[3..], false) else { return };
+    let Some(cursor) = keys::parse_cursor(out, a[2]) else {
+        return;
+    };
+    let Some(o) = keys::scan_opts(out, &a[3..], false) else {
+        return;
+    };
     let Ok(h) = hash(k, out, a[1]) else { return };
     let Some(h) = h else {
         out.array(2);
         out.bulk(b"0");
         return out.array(0);
     };
-    let (next, items) = scan_indexed(h.len(), cursor, o.count, |i| h.get_index(i).map(|(f, v)| (f.clone(), v.clone())).expect("in range"));
-    let items: Vec<_> = items.into_iter().filter(|(f, _)| o.pattern.is_none_or(|p| glob(p, f))).collect();
+    let (next, items) = scan_indexed(h.len(), cursor, o.count, |i| {
+        h.get_index(i)
+            .map(|(f, v)| (f.clone(), v.clone()))
+            .expect("in range")
+    });
+    let items: Vec<_> = items
+        .into_iter()
+        .filter(|(f, _)| o.pattern.is_none_or(|p| glob(p, f)))
+        .collect();
     out.array(2);
     out.bulk_int(next as i64);
     out.array(items.len() * 2);
@@ -260,9 +286,17 @@ fn hrandfield(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         Some(_) => return out.err(E_SYNTAX),
     };
     let Ok(h) = hash(k, out, a[1]) else { return };
-    let Some(h) = h else { return if count.is_some() { out.array(0) } else { out.null() } };
+    let Some(h) = h else {
+        return if count.is_some() {
+            out.array(0)
+        } else {
+            out.null()
+        };
+    };
     let Some(c) = count else {
-        let (f, _) = h.get_index(fast_rand() as usize % h.len()).expect("non-empty");
+        let (f, _) = h
+            .get_index(fast_rand() as usize % h.len())
+            .expect("non-empty");
         return out.bulk(f);
     };
     let picks: Vec<usize> = if c >= 0 {
@@ -271,7 +305,9 @@ fn hrandfield(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         idx.truncate(c as usize);
         idx
     } else {
-        (0..c.unsigned_abs()).map(|_| fast_rand() as usize % h.len()).collect()
+        (0..c.unsigned_abs())
+            .map(|_| fast_rand() as usize % h.len())
+            .collect()
     };
     out.array(picks.len() * if with { 2 } else { 1 });
     for i in picks {

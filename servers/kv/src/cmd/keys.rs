@@ -1,7 +1,5 @@
 //! Generic keyspace commands: DEL, EXISTS, TTLs, SCAN, RENAME, COPY, MOVE, OBJECT, FLUSH*, ...
 
-use bytes::Bytes;
-
 use super::*;
 use crate::store::{fast_rand, glob, idle_seconds, lfu_decayed, Entry, Value, SHARDS};
 
@@ -19,18 +17,46 @@ pub fn commands() -> Vec<Cmd> {
         cmd("pexpireat", -3, w | FAST, (1, 1, 1), "generic", pexpireat),
         cmd("ttl", 2, READONLY | FAST, (1, 1, 1), "generic", ttl),
         cmd("pttl", 2, READONLY | FAST, (1, 1, 1), "generic", pttl),
-        cmd("expiretime", 2, READONLY | FAST, (1, 1, 1), "generic", expiretime),
-        cmd("pexpiretime", 2, READONLY | FAST, (1, 1, 1), "generic", pexpiretime),
+        cmd(
+            "expiretime",
+            2,
+            READONLY | FAST,
+            (1, 1, 1),
+            "generic",
+            expiretime,
+        ),
+        cmd(
+            "pexpiretime",
+            2,
+            READONLY | FAST,
+            (1, 1, 1),
+            "generic",
+            pexpiretime,
+        ),
         cmd("persist", 2, w | FAST, (1, 1, 1), "generic", persist),
         cmd("keys", 2, READONLY | ALL, (0, 0, 0), "generic", keys),
         cmd("scan", -2, READONLY | ALL, (0, 0, 0), "generic", scan),
-        cmd("randomkey", 1, READONLY | ALL, (0, 0, 0), "generic", randomkey),
+        cmd(
+            "randomkey",
+            1,
+            READONLY | ALL,
+            (0, 0, 0),
+            "generic",
+            randomkey,
+        ),
         cmd("rename", 3, w, (1, 2, 1), "generic", rename),
         cmd("renamenx", 3, w | FAST, (1, 2, 1), "generic", renamenx),
         cmd("copy", -3, w | DENYOOM, (1, 2, 1), "generic", copy),
         cmd("move", 3, w | FAST, (1, 1, 1), "generic", move_),
         cmd("object", -2, READONLY, (2, 2, 1), "generic", object),
-        cmd("dbsize", 1, READONLY | FAST | ALL, (0, 0, 0), "server", dbsize),
+        cmd(
+            "dbsize",
+            1,
+            READONLY | FAST | ALL,
+            (0, 0, 0),
+            "server",
+            dbsize,
+        ),
         cmd("flushdb", -1, w | ALL, (0, 0, 0), "server", flushdb),
         cmd("flushall", -1, w | ALL, (0, 0, 0), "server", flushall),
         cmd("swapdb", 3, w | FAST | ALL, (0, 0, 0), "server", swapdb),
@@ -59,7 +85,15 @@ fn type_(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 /// EXPIRE family: `unit_ms` and `absolute` select the variant.
-fn expire_generic(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]], unit_ms: bool, absolute: bool, name: &str) {
+fn expire_generic(
+    c: &mut Ctx,
+    k: &mut Keys,
+    out: &mut Out,
+    a: &[&[u8]],
+    unit_ms: bool,
+    absolute: bool,
+    name: &str,
+) {
     let Some(v) = int(out, a[2]) else { return };
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &a[3..] {
@@ -68,7 +102,12 @@ fn expire_generic(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]], unit_ms
             b"xx" => xx = true,
             b"gt" => gt = true,
             b"lt" => lt = true,
-            _ => return out.err(&format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))),
+            _ => {
+                return out.err(&format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(opt)
+                ))
+            }
         }
     }
     if nx && (xx || gt || lt) {
@@ -77,12 +116,24 @@ fn expire_generic(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]], unit_ms
     if gt && lt {
         return out.err("ERR GT and LT options at the same time are not compatible");
     }
-    let ms = if unit_ms { Some(v) } else { v.checked_mul(1000) };
-    let at = ms.and_then(|ms| if absolute { Some(ms) } else { ms.checked_add(c.now as i64) });
+    let ms = if unit_ms {
+        Some(v)
+    } else {
+        v.checked_mul(1000)
+    };
+    let at = ms.and_then(|ms| {
+        if absolute {
+            Some(ms)
+        } else {
+            ms.checked_add(c.now as i64)
+        }
+    });
     let Some(at) = at else {
         return out.err(&format!("ERR invalid expire time in '{name}' command"));
     };
-    let Some(e) = k.get(a[1]) else { return out.int(0) };
+    let Some(e) = k.get(a[1]) else {
+        return out.int(0);
+    };
     let cur = e.exp;
     let ok = if nx {
         cur == 0
@@ -192,7 +243,11 @@ pub struct ScanOpts<'a> {
 }
 
 pub fn scan_opts<'a>(out: &mut Out, a: &[&'a [u8]], allow_type: bool) -> Option<ScanOpts<'a>> {
-    let mut o = ScanOpts { pattern: None, count: 10, kind: None };
+    let mut o = ScanOpts {
+        pattern: None,
+        count: 10,
+        kind: None,
+    };
     let mut i = 0;
     while i < a.len() {
         let Some(v) = a.get(i + 1) else {
@@ -200,7 +255,7 @@ pub fn scan_opts<'a>(out: &mut Out, a: &[&'a [u8]], allow_type: bool) -> Option<
             return None;
         };
         if eq(a[i], "match") {
-            o.pattern = Some(v).filter(|p| **p != b"*");
+            o.pattern = Some(*v).filter(|p| *p != b"*");
         } else if eq(a[i], "count") {
             let n = int(out, v)?;
             if n < 1 {
@@ -220,7 +275,9 @@ pub fn scan_opts<'a>(out: &mut Out, a: &[&'a [u8]], allow_type: bool) -> Option<
 }
 
 pub fn parse_cursor(out: &mut Out, a: &[u8]) -> Option<u64> {
-    let v = std::str::from_utf8(a).ok().and_then(|s| s.parse::<u64>().ok());
+    let v = std::str::from_utf8(a)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
     if v.is_none() {
         out.err("ERR invalid cursor");
     }
@@ -230,8 +287,12 @@ pub fn parse_cursor(out: &mut Out, a: &[u8]) -> Option<u64> {
 /// SCAN over the shards: cursor = shard << 40 | positions left to visit in that shard. Each
 /// shard is walked from its end down, so keys moved by deletions are never skipped.
 fn scan(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(cursor) = parse_cursor(out, a[1]) else { return };
-    let Some(o) = scan_opts(out, &a[2..], true) else { return };
+    let Some(cursor) = parse_cursor(out, a[1]) else {
+        return;
+    };
+    let Some(o) = scan_opts(out, &a[2..], true) else {
+        return;
+    };
     let (db, now) = (k.db, c.now);
     let mut shard = (cursor >> 40) as usize;
     let mut rem = (cursor & ((1 << 40) - 1)) as usize;
@@ -248,7 +309,10 @@ fn scan(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
             rem -= 1;
             visited += 1;
             let (key, e) = map.get_index(rem).expect("in range");
-            let type_ok = o.kind.as_deref().is_none_or(|t| t == e.val.type_name().as_bytes());
+            let type_ok = o
+                .kind
+                .as_deref()
+                .is_none_or(|t| t == e.val.type_name().as_bytes());
             if live(e, now) && type_ok && o.pattern.is_none_or(|p| glob(p, key)) {
                 found.push(key.clone());
             }
@@ -258,7 +322,11 @@ fn scan(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         }
     }
     shards.clear();
-    let next = if shard >= SHARDS { 0 } else { ((shard as u64) << 40) | rem as u64 };
+    let next = if shard >= SHARDS {
+        0
+    } else {
+        ((shard as u64) << 40) | rem as u64
+    };
     out.array(2);
     out.bulk_int(next as i64);
     out.array(found.len());
@@ -292,7 +360,9 @@ fn randomkey(c: &mut Ctx, k: &mut Keys, out: &mut Out, _a: &[&[u8]]) {
 }
 
 fn rename_common(k: &mut Keys, out: &mut Out, a: &[&[u8]], nx: bool) {
-    let Some(e) = k.get(a[1]) else { return out.err(E_NOKEY) };
+    let Some(e) = k.get(a[1]) else {
+        return out.err(E_NOKEY);
+    };
     let exp = e.exp;
     if a[1] == a[2] {
         return if nx { out.int(0) } else { out.ok() };
@@ -339,7 +409,9 @@ fn copy(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     if a[1] == a[2] && db == k.db {
         return out.err("ERR source and destination objects are the same");
     }
-    let Some(src) = k.get(a[1]) else { return out.int(0) };
+    let Some(src) = k.get(a[1]) else {
+        return out.int(0);
+    };
     let (val, exp) = (src.val.clone(), src.exp);
     let src_db = k.db;
     k.db = db;
@@ -355,7 +427,9 @@ fn copy(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn move_(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(d) = crate::resp::parse_i64(a[2]).filter(|&d| d >= 0 && (d as usize) < c.srv.store.databases) else {
+    let Some(d) =
+        crate::resp::parse_i64(a[2]).filter(|&d| d >= 0 && (d as usize) < c.srv.store.databases)
+    else {
         return out.err("ERR DB index is out of range");
     };
     let (src, dst) = (k.db, d as usize);
@@ -386,9 +460,17 @@ pub fn encoding(v: &Value) -> &'static str {
         Value::Str(_) => "raw",
         Value::List(l) if l.len() <= 128 && l.iter().all(|e| e.len() <= 64) => "listpack",
         Value::List(_) => "quicklist",
-        Value::Hash(h) if h.len() <= 128 && h.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64) => "listpack",
+        Value::Hash(h)
+            if h.len() <= 128 && h.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64) =>
+        {
+            "listpack"
+        }
         Value::Hash(_) => "hashtable",
-        Value::Set(s) if s.len() <= 512 && s.iter().all(|m| crate::resp::parse_i64(m).is_some()) => "intset",
+        Value::Set(s)
+            if s.len() <= 512 && s.iter().all(|m| crate::resp::parse_i64(m).is_some()) =>
+        {
+            "intset"
+        }
         Value::Set(_) => "hashtable",
         Value::ZSet(z) if z.len() <= 128 && z.scores.keys().all(|m| m.len() <= 64) => "listpack",
         Value::ZSet(_) => "skiplist",
@@ -398,7 +480,14 @@ pub fn encoding(v: &Value) -> &'static str {
 fn object(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let sub = a[1].to_ascii_lowercase();
     if sub == b"help" {
-        let lines = ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "FREQ <key>", "IDLETIME <key>", "REFCOUNT <key>", "HELP"];
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "FREQ <key>",
+            "IDLETIME <key>",
+            "REFCOUNT <key>",
+            "HELP",
+        ];
         out.array(lines.len());
         return lines.iter().for_each(|l| out.simple(l));
     }
@@ -410,7 +499,9 @@ fn object(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     }
     let lfu = c.srv.cfg.policy().lfu();
     let clock = k.lru_clock;
-    let Some(e) = k.peek(a[2]) else { return out.null() };
+    let Some(e) = k.peek(a[2]) else {
+        return out.null();
+    };
     match &sub[..] {
         b"encoding" => out.bulk_str(encoding(&e.val)),
         b"refcount" => out.int(1),
@@ -475,10 +566,13 @@ fn swapdb(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         s.modified_all(Some(x as usize));
         s.modified_all(Some(y as usize));
         // Clients blocked in either db may now find data.
-        let ws: Vec<_> = s.waiters.iter().filter(|((d, _), _)| *d == x as usize || *d == y as usize).flat_map(|(_, w)| w.clone()).collect();
+        let ws: Vec<_> = s
+            .waiters
+            .iter()
+            .filter(|((d, _), _)| *d == x as usize || *d == y as usize)
+            .flat_map(|(_, w)| w.clone())
+            .collect();
         s.wakes.extend(ws);
     }
     out.ok()
 }
-
-pub fn _unused(_: Bytes) {}

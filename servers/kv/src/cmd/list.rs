@@ -84,7 +84,9 @@ fn rpushx(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 
 /// Pops up to `n` elements; deletes the key when it empties.
 fn pop_n(k: &mut Keys, key: &[u8], left: bool, n: usize) -> Vec<bytes::Bytes> {
-    let Some(Value::List(l)) = k.get(key).map(|e| &mut e.val) else { return vec![] };
+    let Some(Value::List(l)) = k.get(key).map(|e| &mut e.val) else {
+        return vec![];
+    };
     let mut res = Vec::with_capacity(n.min(l.len()));
     while res.len() < n {
         match if left { l.pop_front() } else { l.pop_back() } {
@@ -111,7 +113,13 @@ fn pop(k: &mut Keys, out: &mut Out, a: &[&[u8]], left: bool) {
     };
     match list(k, out, a[1]) {
         Err(()) => return,
-        Ok(None) => return if count.is_some() { out.null_array() } else { out.null() },
+        Ok(None) => {
+            return if count.is_some() {
+                out.null_array()
+            } else {
+                out.null()
+            }
+        }
         Ok(Some(_)) => {}
     }
     match count {
@@ -141,7 +149,9 @@ fn llen(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn lrange(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let (Some(s), Some(e)) = (int(out, a[2]), int(out, a[3])) else { return };
+    let (Some(s), Some(e)) = (int(out, a[2]), int(out, a[3])) else {
+        return;
+    };
     let Ok(l) = list(k, out, a[1]) else { return };
     let Some(l) = l else { return out.array(0) };
     match string::norm_range(s, e, l.len() as i64) {
@@ -171,7 +181,9 @@ fn lset(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let Some(i) = int(out, a[2]) else { return };
     let Ok(l) = list(k, out, a[1]) else { return };
     let Some(l) = l else { return out.err(E_NOKEY) };
-    let Some(i) = index_of(l.len(), i) else { return out.err("ERR index out of range") };
+    let Some(i) = index_of(l.len(), i) else {
+        return out.err("ERR index out of range");
+    };
     l[i] = bytes(a[3]);
     k.modified(a[1]);
     out.ok()
@@ -184,7 +196,11 @@ fn lrem(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         Ok(None) => return out.int(0),
         Ok(Some(l)) => l,
     };
-    let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
+    let limit = if count == 0 {
+        usize::MAX
+    } else {
+        count.unsigned_abs() as usize
+    };
     let mut removed = 0;
     if count >= 0 {
         let mut i = 0;
@@ -216,7 +232,9 @@ fn lrem(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn ltrim(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let (Some(s), Some(e)) = (int(out, a[2]), int(out, a[3])) else { return };
+    let (Some(s), Some(e)) = (int(out, a[2]), int(out, a[3])) else {
+        return;
+    };
     let Ok(l) = list(k, out, a[1]) else { return };
     let Some(l) = l else { return out.ok() };
     match string::norm_range(s, e, l.len() as i64) {
@@ -244,7 +262,9 @@ fn linsert(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     };
     let Ok(l) = list(k, out, a[1]) else { return };
     let Some(l) = l else { return out.int(0) };
-    let Some(p) = l.iter().position(|v| v == a[3]) else { return out.int(-1) };
+    let Some(p) = l.iter().position(|v| v == a[3]) else {
+        return out.int(-1);
+    };
     l.insert(if before { p } else { p + 1 }, bytes(a[4]));
     let n = l.len();
     k.modified(a[1]);
@@ -255,7 +275,9 @@ fn lpos(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let (mut rank, mut count, mut maxlen) = (1i64, None, 0usize);
     let mut i = 3;
     while i < a.len() {
-        let Some(v) = a.get(i + 1) else { return out.err(E_SYNTAX) };
+        let Some(v) = a.get(i + 1) else {
+            return out.err(E_SYNTAX);
+        };
         let Some(n) = int(out, v) else { return };
         if eq(a[i], "rank") {
             if n == 0 || n == i64::MIN {
@@ -282,7 +304,11 @@ fn lpos(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     if let Some(l) = l {
         let want = count.map_or(1, |c| if c == 0 { usize::MAX } else { c });
         let mut skip = rank.unsigned_abs() as usize - 1;
-        let idx: Box<dyn Iterator<Item = usize>> = if rank > 0 { Box::new(0..l.len()) } else { Box::new((0..l.len()).rev()) };
+        let idx: Box<dyn Iterator<Item = usize>> = if rank > 0 {
+            Box::new(0..l.len())
+        } else {
+            Box::new((0..l.len()).rev())
+        };
         for (scanned, i) in idx.enumerate() {
             if maxlen != 0 && scanned >= maxlen {
                 break;
@@ -323,7 +349,14 @@ fn side(out: &mut Out, a: &[u8]) -> Option<bool> {
 }
 
 /// Moves one element; None if the source is empty (after replying an error on WRONGTYPE).
-fn move_one(k: &mut Keys, out: &mut Out, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) -> Result<Option<bytes::Bytes>, ()> {
+fn move_one(
+    k: &mut Keys,
+    out: &mut Out,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+) -> Result<Option<bytes::Bytes>, ()> {
     if list(k, out, src)?.is_none() {
         return Ok(None);
     }
@@ -347,7 +380,9 @@ fn move_one(k: &mut Keys, out: &mut Out, src: &[u8], dst: &[u8], from_left: bool
 }
 
 fn lmove(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let (Some(f), Some(t)) = (side(out, a[3]), side(out, a[4])) else { return };
+    let (Some(f), Some(t)) = (side(out, a[3]), side(out, a[4])) else {
+        return;
+    };
     match move_one(k, out, a[1], a[2], f, t) {
         Ok(Some(v)) => out.bulk_bytes(&v),
         Ok(None) => out.null(),
@@ -371,7 +406,9 @@ fn lmpop(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     if a.len() < 2 + n + 1 {
         return out.err(E_SYNTAX);
     }
-    let Some(left) = side(out, a[2 + n]) else { return };
+    let Some(left) = side(out, a[2 + n]) else {
+        return;
+    };
     let mut count = 1;
     match &a[3 + n..] {
         [] => {}
@@ -400,16 +437,30 @@ fn lmpop(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 /// Registers the client as waiting on `keys` (under their shard locks, so no push is missed).
 pub fn block(c: &mut Ctx, k: &mut Keys, keys: &[&[u8]], timeout_ms: u64, null_array: bool) {
     c.cl.block_seq += 1;
-    let w = Waiter { worker: c.worker, conn: c.cl.conn, seq: c.cl.block_seq };
+    let w = Waiter {
+        worker: c.worker,
+        conn: c.cl.conn,
+        seq: c.cl.block_seq,
+    };
     let db = k.db;
     for key in keys {
-        k.shard(key).waiters.entry((db, bytes(key))).or_default().push(w);
+        k.shard(key)
+            .waiters
+            .entry((db, bytes(key)))
+            .or_default()
+            .push(w);
     }
-    c.fx.block = Some(BlockReq { keys: keys.iter().map(|x| bytes(x)).collect(), timeout_ms, null_array });
+    c.fx.block = Some(BlockReq {
+        keys: keys.iter().map(|x| bytes(x)).collect(),
+        timeout_ms,
+        null_array,
+    });
 }
 
 fn bpop(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]], left: bool) {
-    let Some(t) = timeout_ms(out, a[a.len() - 1]) else { return };
+    let Some(t) = timeout_ms(out, a[a.len() - 1]) else {
+        return;
+    };
     let keys = &a[1..a.len() - 1];
     for key in keys {
         match list(k, out, key) {
@@ -436,7 +487,15 @@ fn brpop(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     bpop(c, k, out, a, false)
 }
 
-fn bmove(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]], from_left: bool, to_left: bool, t: &[u8]) {
+fn bmove(
+    c: &mut Ctx,
+    k: &mut Keys,
+    out: &mut Out,
+    a: &[&[u8]],
+    from_left: bool,
+    to_left: bool,
+    t: &[u8],
+) {
     let Some(t) = timeout_ms(out, t) else { return };
     match move_one(k, out, a[1], a[2], from_left, to_left) {
         Ok(Some(v)) => out.bulk_bytes(&v),
@@ -447,7 +506,9 @@ fn bmove(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]], from_left: bool,
 }
 
 fn blmove(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let (Some(f), Some(t)) = (side(out, a[3]), side(out, a[4])) else { return };
+    let (Some(f), Some(t)) = (side(out, a[3]), side(out, a[4])) else {
+        return;
+    };
     bmove(c, k, out, a, f, t, a[5])
 }
 

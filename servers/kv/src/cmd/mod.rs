@@ -35,7 +35,6 @@ pub const BLOCKING: u32 = 1 << 8;
 pub const NOQUEUE: u32 = 1 << 9;
 pub const LOADING: u32 = 1 << 10;
 pub const STALE: u32 = 1 << 11;
-pub const NOSCRIPT: u32 = 1 << 12;
 
 pub struct Cmd {
     pub name: &'static str,
@@ -48,8 +47,24 @@ pub struct Cmd {
     pub run: Handler,
 }
 
-pub const fn cmd(name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32), group: &'static str, run: Handler) -> Cmd {
-    Cmd { name, arity, flags, first: keys.0, last: keys.1, step: keys.2, group, run }
+pub const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    group: &'static str,
+    run: Handler,
+) -> Cmd {
+    Cmd {
+        name,
+        arity,
+        flags,
+        first: keys.0,
+        last: keys.1,
+        step: keys.2,
+        group,
+        run,
+    }
 }
 
 pub static TABLE: LazyLock<Vec<Cmd>> = LazyLock::new(|| {
@@ -66,17 +81,21 @@ pub static TABLE: LazyLock<Vec<Cmd>> = LazyLock::new(|| {
     t
 });
 
-static LOOKUP: LazyLock<HMap<&'static [u8], usize>> =
-    LazyLock::new(|| TABLE.iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i)).collect());
+static LOOKUP: LazyLock<HMap<&'static [u8], usize>> = LazyLock::new(|| {
+    TABLE
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_bytes(), i))
+        .collect()
+});
 
 /// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<usize> {
     let mut buf = [0u8; 32];
-    let n = name.get(..buf.len())?;
     if name.len() > buf.len() {
         return None;
     }
-    for (d, s) in buf.iter_mut().zip(n) {
+    for (d, s) in buf.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
     LOOKUP.get(&buf[..name.len()]).copied()
@@ -111,11 +130,17 @@ pub const E_NOKEY: &str = "ERR no such key";
 pub const E_OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 pub fn arity_err(out: &mut Out, name: &str) {
-    out.err(&format!("ERR wrong number of arguments for '{name}' command"));
+    out.err(&format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ));
 }
 
 pub fn subcmd_err(out: &mut Out, cmd: &str, sub: &[u8]) {
-    out.err(&format!("ERR unknown subcommand '{}'. Try {} HELP.", String::from_utf8_lossy(sub), cmd.to_ascii_uppercase()));
+    out.err(&format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub),
+        cmd.to_ascii_uppercase()
+    ));
 }
 
 pub fn eq(a: &[u8], b: &str) -> bool {
@@ -167,7 +192,9 @@ fn unknown_command(out: &mut Out, argv: &[&[u8]]) {
         args.push_str(&format!("'{s}' "));
     }
     let name = String::from_utf8_lossy(&argv[0][..argv[0].len().min(128)]).into_owned();
-    out.err(&format!("ERR unknown command '{name}', with args beginning with: {args}"));
+    out.err(&format!(
+        "ERR unknown command '{name}', with args beginning with: {args}"
+    ));
 }
 
 fn arity_ok(c: &Cmd, n: usize) -> bool {
@@ -195,7 +222,21 @@ pub fn execute(c: &mut Ctx, out: &mut Out, argv: &[&[u8]]) {
         reject(c, idx);
         return out.err("NOAUTH Authentication required.");
     }
-    if !out.resp3 && c.cl.subscriptions() > 0 && !matches!(cmd.name, "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ping" | "quit" | "reset" | "ssubscribe" | "sunsubscribe") {
+    if !out.resp3
+        && c.cl.subscriptions() > 0
+        && !matches!(
+            cmd.name,
+            "subscribe"
+                | "psubscribe"
+                | "unsubscribe"
+                | "punsubscribe"
+                | "ping"
+                | "quit"
+                | "reset"
+                | "ssubscribe"
+                | "sunsubscribe"
+        )
+    {
         reject(c, idx);
         return out.err(&format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -208,7 +249,10 @@ pub fn execute(c: &mut Ctx, out: &mut Out, argv: &[&[u8]]) {
         return out.err(E_OOM);
     }
     if c.cl.multi.is_some() && cmd.flags & NOQUEUE == 0 {
-        c.cl.multi.as_mut().expect("in multi").push(argv.iter().map(|a| bytes(a)).collect());
+        c.cl.multi
+            .as_mut()
+            .expect("in multi")
+            .push(argv.iter().map(|a| bytes(a)).collect());
         return out.raw(b"+QUEUED\r\n");
     }
     c.cl.last_cmd = cmd.name;
@@ -228,12 +272,18 @@ pub fn lock_for<'s>(srv: &'s Server, cmd: &Cmd, argv: &[&[u8]]) -> Guards<'s> {
     if cmd.first <= 0 || argv.len() <= cmd.first as usize {
         return Guards::None;
     }
-    let last = if cmd.last < 0 { argv.len() as i32 + cmd.last } else { cmd.last.min(argv.len() as i32 - 1) };
+    let last = if cmd.last < 0 {
+        argv.len() as i32 + cmd.last
+    } else {
+        cmd.last.min(argv.len() as i32 - 1)
+    };
     if last == cmd.first {
         let i = crate::store::shard_of(argv[cmd.first as usize]);
         return Guards::One(i, srv.store.lock(i));
     }
-    let mut it = (cmd.first..=last).step_by(cmd.step.max(1) as usize).map(|i| argv[i as usize]);
+    let mut it = (cmd.first..=last)
+        .step_by(cmd.step.max(1) as usize)
+        .map(|i| argv[i as usize]);
     Guards::for_keys(&srv.store, &mut it)
 }
 
@@ -245,11 +295,20 @@ pub fn run(c: &mut Ctx, out: &mut Out, idx: usize, argv: &[&[u8]], guards: &mut 
     let wakes = {
         let mut keys = Keys::new(guards, c.cl.db, c.now, &c.srv.store);
         (cmd.run)(c, &mut keys, out, argv);
+        if c.fx.block.is_some() {
+            c.cl.last_argv = argv.iter().map(|a| bytes(a)).collect();
+        }
         keys.take_wakes()
     };
     let usec = start.elapsed().as_micros() as u64;
     for w in wakes {
-        c.fx.posts.push((w.worker, Msg::Wake { conn: w.conn, seq: w.seq }));
+        c.fx.posts.push((
+            w.worker,
+            Msg::Wake {
+                conn: w.conn,
+                seq: w.seq,
+            },
+        ));
     }
     let st = &c.srv.cmdstats[c.worker][idx];
     bump(&st.calls, 1);

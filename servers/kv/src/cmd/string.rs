@@ -75,7 +75,11 @@ pub fn expire_at(now: u64, v: i64, unit_ms: bool, absolute: bool) -> Option<u64>
         return None;
     }
     let ms = if unit_ms { v } else { v.checked_mul(1000)? };
-    let at = if absolute { ms } else { ms.checked_add(now as i64)? };
+    let at = if absolute {
+        ms
+    } else {
+        ms.checked_add(now as i64)?
+    };
     Some(at as u64)
 }
 
@@ -94,7 +98,11 @@ fn parse_set(c: &Ctx, out: &mut Out, a: &[&[u8]], name: &str) -> Option<SetOpts>
             o.get = true;
         } else if eq(opt, "keepttl") && !has_exp {
             o.keep_ttl = true;
-        } else if ["ex", "px", "exat", "pxat"].iter().any(|u| eq(opt, u)) && !o.keep_ttl && !has_exp && next.is_some() {
+        } else if ["ex", "px", "exat", "pxat"].iter().any(|u| eq(opt, u))
+            && !o.keep_ttl
+            && !has_exp
+            && next.is_some()
+        {
             let v = int(out, next.expect("checked"))?;
             let unit_ms = eq(opt, "px") || eq(opt, "pxat");
             let abs = eq(opt, "exat") || eq(opt, "pxat");
@@ -115,7 +123,9 @@ fn parse_set(c: &Ctx, out: &mut Out, a: &[&[u8]], name: &str) -> Option<SetOpts>
 }
 
 fn set(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(o) = parse_set(c, out, a, "set") else { return };
+    let Some(o) = parse_set(c, out, a, "set") else {
+        return;
+    };
     let old = if o.get {
         match get_str(k, out, a[1]) {
             Ok(v) => v,
@@ -124,9 +134,19 @@ fn set(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     } else {
         None
     };
-    let exists = if o.get { old.is_some() } else if o.nx || o.xx { k.exists(a[1]) } else { false };
+    let exists = if o.get {
+        old.is_some()
+    } else if o.nx || o.xx {
+        k.exists(a[1])
+    } else {
+        false
+    };
     if (o.nx && exists) || (o.xx && !exists) {
-        return if o.get { bulk_or_null(out, old) } else { out.null() };
+        return if o.get {
+            bulk_or_null(out, old)
+        } else {
+            out.null()
+        };
     }
     k.set(a[1], Value::Str(bytes(a[2])), o.exp, o.keep_ttl);
     if o.get {
@@ -202,13 +222,17 @@ fn msetnx(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn getset(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Ok(old) = get_str(k, out, a[1]) else { return };
+    let Ok(old) = get_str(k, out, a[1]) else {
+        return;
+    };
     k.set(a[1], Value::Str(bytes(a[2])), None, false);
     bulk_or_null(out, old)
 }
 
 fn getdel(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Ok(old) = get_str(k, out, a[1]) else { return };
+    let Ok(old) = get_str(k, out, a[1]) else {
+        return;
+    };
     if old.is_some() {
         k.remove(a[1]);
     }
@@ -222,9 +246,16 @@ fn getex(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     while i < a.len() {
         if eq(a[i], "persist") && exp.is_none() && !persist {
             persist = true;
-        } else if ["ex", "px", "exat", "pxat"].iter().any(|u| eq(a[i], u)) && exp.is_none() && !persist && i + 1 < a.len() {
+        } else if ["ex", "px", "exat", "pxat"].iter().any(|u| eq(a[i], u))
+            && exp.is_none()
+            && !persist
+            && i + 1 < a.len()
+        {
             let Some(v) = int(out, a[i + 1]) else { return };
-            let (ms, abs) = (eq(a[i], "px") || eq(a[i], "pxat"), eq(a[i], "exat") || eq(a[i], "pxat"));
+            let (ms, abs) = (
+                eq(a[i], "px") || eq(a[i], "pxat"),
+                eq(a[i], "exat") || eq(a[i], "pxat"),
+            );
             let Some(at) = expire_at(c.now, v, ms, abs) else {
                 return out.err("ERR invalid expire time in 'getex' command");
             };
@@ -252,7 +283,9 @@ fn getex(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 
 /// Adds `by` to the integer at `key`.
 fn incr_common(k: &mut Keys, out: &mut Out, key: &[u8], by: i64) {
-    let Ok(cur) = get_str(k, out, key) else { return };
+    let Ok(cur) = get_str(k, out, key) else {
+        return;
+    };
     let cur = match cur {
         None => 0,
         Some(b) => match crate::resp::parse_i64(&b) {
@@ -297,7 +330,9 @@ fn decrby(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 
 fn incrbyfloat(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let Some(by) = float(out, a[2]) else { return };
-    let Ok(cur) = get_str(k, out, a[1]) else { return };
+    let Ok(cur) = get_str(k, out, a[1]) else {
+        return;
+    };
     let cur = match cur {
         None => 0.0,
         Some(b) => match crate::resp::parse_f64(&b) {
@@ -315,7 +350,9 @@ fn incrbyfloat(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn append(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Ok(cur) = get_str(k, out, a[1]) else { return };
+    let Ok(cur) = get_str(k, out, a[1]) else {
+        return;
+    };
     let mut v = cur.map(|b| b.to_vec()).unwrap_or_default();
     v.extend_from_slice(a[2]);
     let n = v.len();
@@ -331,13 +368,19 @@ fn strlen(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 
 /// Redis's range normalisation for GETRANGE/LRANGE-like indexes: None if empty.
 pub fn norm_range(start: i64, end: i64, len: i64) -> Option<(usize, usize)> {
-    let s = if start < 0 { (len + start).max(0) } else { start };
+    let s = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
     let e = if end < 0 { len + end } else { end.min(len - 1) };
     (s <= e && s < len && len > 0).then_some((s as usize, e as usize))
 }
 
 fn getrange(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let (Some(s), Some(e)) = (int(out, a[2]), int(out, a[3])) else { return };
+    let (Some(s), Some(e)) = (int(out, a[2]), int(out, a[3])) else {
+        return;
+    };
     let Ok(v) = get_str(k, out, a[1]) else { return };
     let v = v.unwrap_or_default();
     if s < 0 && e < 0 && s > e {
@@ -356,7 +399,9 @@ fn setrange(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     if off < 0 {
         return out.err("ERR offset is out of range");
     }
-    let Ok(cur) = get_str(k, out, a[1]) else { return };
+    let Ok(cur) = get_str(k, out, a[1]) else {
+        return;
+    };
     if a[3].is_empty() {
         return out.int(cur.map_or(0, |b| b.len() as i64));
     }
@@ -385,13 +430,17 @@ fn bit_offset(out: &mut Out, a: &[u8]) -> Option<usize> {
 }
 
 fn setbit(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(off) = bit_offset(out, a[2]) else { return };
+    let Some(off) = bit_offset(out, a[2]) else {
+        return;
+    };
     let on = match a[3] {
         b"1" => true,
         b"0" => false,
         _ => return out.err("ERR bit is not an integer or out of range"),
     };
-    let Ok(cur) = get_str(k, out, a[1]) else { return };
+    let Ok(cur) = get_str(k, out, a[1]) else {
+        return;
+    };
     let mut v = cur.map(|b| b.to_vec()).unwrap_or_default();
     let byte = off / 8;
     if v.len() <= byte {
@@ -409,9 +458,15 @@ fn setbit(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn getbit(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(off) = bit_offset(out, a[2]) else { return };
-    let Ok(cur) = get_str(k, out, a[1]) else { return };
-    let bit = cur.and_then(|b| b.get(off / 8).map(|x| x & (0x80 >> (off % 8)) != 0)).unwrap_or(false);
+    let Some(off) = bit_offset(out, a[2]) else {
+        return;
+    };
+    let Ok(cur) = get_str(k, out, a[1]) else {
+        return;
+    };
+    let bit = cur
+        .and_then(|b| b.get(off / 8).map(|x| x & (0x80 >> (off % 8)) != 0))
+        .unwrap_or(false);
     out.int(bit as i64)
 }
 
@@ -447,13 +502,23 @@ fn bitcount(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     if a.len() == 3 {
         return out.err(E_SYNTAX);
     }
-    let Some((s, e, bit, _)) = bit_range(out, &a[2..]) else { return };
+    let Some((s, e, bit, _)) = bit_range(out, &a[2..]) else {
+        return;
+    };
     let Ok(v) = get_str(k, out, a[1]) else { return };
     let v = v.unwrap_or_default();
-    let len = if bit { v.len() as i64 * 8 } else { v.len() as i64 };
-    let Some((s, e)) = norm_range(s, e, len) else { return out.int(0) };
+    let len = if bit {
+        v.len() as i64 * 8
+    } else {
+        v.len() as i64
+    };
+    let Some((s, e)) = norm_range(s, e, len) else {
+        return out.int(0);
+    };
     let n: u64 = if bit {
-        (s..=e).filter(|i| v[i / 8] & (0x80 >> (i % 8)) != 0).count() as u64
+        (s..=e)
+            .filter(|i| v[i / 8] & (0x80 >> (i % 8)) != 0)
+            .count() as u64
     } else {
         v[s..=e].iter().map(|b| b.count_ones() as u64).sum()
     };
@@ -466,11 +531,21 @@ fn bitpos(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         b"0" => false,
         _ => return out.err("ERR The bit argument must be 1 or 0."),
     };
-    let Some((s, e, bit, end_given)) = bit_range(out, &a[3..]) else { return };
+    let Some((s, e, bit, end_given)) = bit_range(out, &a[3..]) else {
+        return;
+    };
     let Ok(v) = get_str(k, out, a[1]) else { return };
-    let Some(v) = v else { return out.int(if want { -1 } else { 0 }) };
-    let len = if bit { v.len() as i64 * 8 } else { v.len() as i64 };
-    let Some((s, e)) = norm_range(s, e, len) else { return out.int(-1) };
+    let Some(v) = v else {
+        return out.int(if want { -1 } else { 0 });
+    };
+    let len = if bit {
+        v.len() as i64 * 8
+    } else {
+        v.len() as i64
+    };
+    let Some((s, e)) = norm_range(s, e, len) else {
+        return out.int(-1);
+    };
     let (first, last) = if bit { (s, e) } else { (s * 8, e * 8 + 7) };
     for i in first..=last {
         if (v[i / 8] & (0x80 >> (i % 8)) != 0) == want {
