@@ -467,8 +467,15 @@ impl<S: Service> Worker<S> {
         self.io.ready_listeners.push(listener);
     }
 
-    /// Reads what the connection has, a bounded number of times, delivering each chunk.
+    /// Reads and delivers what the connection has, then writes the answers at once, so a
+    /// client waiting for them can send its next request while this turn goes on with others.
     fn read(&mut self, index: usize) {
+        self.read_input(index);
+        self.flush_conn(index);
+    }
+
+    /// Reads what the connection has, a bounded number of times, delivering each chunk.
+    fn read_input(&mut self, index: usize) {
         for _ in 0..READS_PER_TURN {
             let Some(slot) = self.io.slots.get_mut(index) else {
                 return;
@@ -621,29 +628,32 @@ impl<S: Service> Worker<S> {
                 return;
             }
             for index in dirty {
-                let index = index as usize;
-                let Some(slot) = self.io.slots.get_mut(index) else {
-                    continue;
-                };
-                slot.dirty = false;
-                let had_output = !slot.out.is_empty();
-                if !self.io.flush(index) {
-                    self.io.teardown(index, false);
-                    continue;
-                }
-                let slot = &mut self.io.slots[index];
-                if !slot.out.is_empty() {
-                    continue; // the socket is full; EPOLLOUT brings us back
-                }
-                match slot.state {
-                    State::Open if had_output => {
-                        let conn = self.io.conn_of(index);
-                        self.service.on_writable(&mut self.io, conn);
-                    }
-                    State::Closing => self.finish(index),
-                    _ => {}
-                }
+                self.flush_conn(index as usize);
             }
+        }
+    }
+
+    /// Writes a connection's queued output, if any, and moves it on when the queue empties.
+    fn flush_conn(&mut self, index: usize) {
+        let Some(slot) = self.io.slots.get_mut(index).filter(|s| s.dirty) else {
+            return;
+        };
+        slot.dirty = false;
+        let had_output = !slot.out.is_empty();
+        if !self.io.flush(index) {
+            return self.io.teardown(index, false);
+        }
+        let slot = &mut self.io.slots[index];
+        if !slot.out.is_empty() {
+            return; // the socket is full; EPOLLOUT brings us back
+        }
+        match slot.state {
+            State::Open if had_output => {
+                let conn = self.io.conn_of(index);
+                self.service.on_writable(&mut self.io, conn);
+            }
+            State::Closing => self.finish(index),
+            _ => {}
         }
     }
 

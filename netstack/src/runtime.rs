@@ -237,6 +237,7 @@ impl<M: Send + 'static> Runtime<M> {
 /// One SO_REUSEPORT listener per worker: the kernel spreads incoming connections across them.
 /// Port 0 means "any free port": every worker shares the one the first bind chose.
 fn bind_reuseport(l: &Listen, workers: usize) -> io::Result<Vec<TcpListener>> {
+    refuse_if_taken(l.addr)?;
     let first = bind_one(l.addr, l.backlog)?;
     let resolved = first.local_addr()?;
     let mut all = vec![first];
@@ -244,6 +245,23 @@ fn bind_reuseport(l: &Listen, workers: usize) -> io::Result<Vec<TcpListener>> {
         all.push(bind_one(resolved, l.backlog)?);
     }
     Ok(all)
+}
+
+/// SO_REUSEPORT would let a second server (same user) silently share a port with a running
+/// one and take part of its traffic. A plain bind first tells whether anyone holds the address.
+fn refuse_if_taken(addr: SocketAddr) -> io::Result<()> {
+    use socket2::{Domain, Socket, Type};
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
+    probe.set_reuse_address(true)?; // ignore TIME-WAIT leftovers, like every server does
+    if addr.is_ipv6() {
+        probe.set_only_v6(true)?;
+    }
+    probe
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))
 }
 
 fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {

@@ -219,3 +219,17 @@ fn listeners_change_without_dropping_connections() {
     rt.stop();
     rt.join();
 }
+
+#[test]
+fn a_port_in_use_is_refused_even_by_a_reuseport_peer() {
+    let first = start(1);
+    let taken = first.local_addrs()[0];
+    let err = runtime::start(1, &[Listen::new(taken)], |_| Echo {
+        pending: Vec::new(),
+    })
+    .err()
+    .expect("must not share the port");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    first.stop();
+    first.join();
+}
