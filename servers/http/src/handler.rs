@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use crate::autoindex;
 use crate::config::{
-    is_redirect, Config, ErrorPageCode, Expires, Gzip, ImsMode, Location, Matcher, Server,
+    is_redirect, Config, ErrorPageCode, Expires, Gzip, ImsMode, Location, Matcher, Return, Server,
     ServerName, Settings,
 };
 use crate::files::{http_date, unix_secs, FileCache, FileInfo, Lookup};
@@ -69,7 +69,7 @@ impl Handler {
         };
         req.method = req.head.method;
         if let Some(ret) = &settings.ret {
-            return self.ret(req, &settings, ret.code, ret.text.as_deref(), &norm.path);
+            return self.ret(req, &settings, ret, &norm.path);
         }
         self.serve(req, norm.path, norm.query, false)
     }
@@ -95,7 +95,7 @@ impl Handler {
             return self.error(req, &settings, 404);
         }
         if let Some(ret) = &settings.ret {
-            return self.ret(req, &settings, ret.code, ret.text.as_deref(), &path);
+            return self.ret(req, &settings, ret, &path);
         }
         if req.method == Method::Other {
             return self.error(req, &settings, 405);
@@ -121,7 +121,7 @@ impl Handler {
             Some(loc) => {
                 let settings = loc.settings.clone();
                 if let Some(ret) = &settings.ret {
-                    return self.ret(req, &settings, ret.code, ret.text.as_deref(), b"");
+                    return self.ret(req, &settings, ret, b"");
                 }
                 let s = req.server.settings.clone();
                 self.error(req, &s, 404)
@@ -252,7 +252,7 @@ impl Handler {
         match response::preconditions(req.head, etag, info.mtime, ims, get_or_head) {
             Precondition::Failed => return self.error(req, s, 412),
             Precondition::NotModified => {
-                let date = self.date.get(req.wall).to_string();
+                let date = self.date.get(req.wall);
                 let mut head = Vec::with_capacity(256);
                 let mut w = HeadWriter::start(&mut head, 304, s.server_tokens, &date);
                 w.header("Last-Modified", &info.last_modified);
@@ -274,12 +274,12 @@ impl Handler {
             Precondition::Proceed => {}
         }
         let ranges_allowed = !gzip && s.max_ranges != Some(0) && req.method == Method::Get;
-        let mut ranges = match &req.head.range {
+        let mut ranges = match req.head.range() {
             Some(r) if ranges_allowed => response::parse_ranges(r, info.size, s.max_ranges),
             _ => Ranges::Full,
         };
         if let (Some(ir), Ranges::Partial(_) | Ranges::Unsatisfiable) =
-            (&req.head.if_range, &ranges)
+            (req.head.if_range(), &ranges)
         {
             if !response::if_range_holds(ir, etag, info.mtime) {
                 ranges = Ranges::Full;
@@ -325,7 +325,7 @@ impl Handler {
                     (206, body, len, vec![("Content-Type".into(), ct)])
                 }
             };
-        let date = self.date.get(req.wall).to_string();
+        let date = self.date.get(req.wall);
         let mut head = Vec::with_capacity(320);
         let mut w = HeadWriter::start(&mut head, status, s.server_tokens, &date);
         match extra.iter().find(|(n, _)| n == "Content-Type") {
@@ -378,30 +378,22 @@ impl Handler {
     }
 
     /// nginx `return CODE [text|URL]`; a text's type follows the URI's extension, like nginx.
-    fn ret(
-        &mut self,
-        req: &mut Request<'_>,
-        s: &Arc<Settings>,
-        code: u16,
-        text: Option<&str>,
-        uri: &[u8],
-    ) -> Reply {
-        if code == 444 {
+    fn ret(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, ret: &Return, uri: &[u8]) -> Reply {
+        if ret.code == 444 {
             return Reply {
                 status: 444,
                 close: true,
                 ..Reply::default()
             };
         }
-        match text {
-            Some(url) if is_redirect(code) => self.redirect(req, s, code, url),
-            Some(text) => {
-                let body = Bytes::copy_from_slice(text.as_bytes());
+        match &ret.text {
+            Some(url) if is_redirect(ret.code) => self.redirect(req, s, ret.code, url),
+            Some(_) => {
                 let name = String::from_utf8_lossy(uri);
                 let ct = s.types.lookup(&name).unwrap_or(&s.default_type).to_string();
-                self.simple(req, s, code, &ct, body, &[])
+                self.simple(req, s, ret.code, &ct, ret.body.clone(), &[])
             }
-            None => self.error(req, s, code),
+            None => self.error(req, s, ret.code),
         }
     }
 
@@ -483,7 +475,7 @@ impl Handler {
         body: Bytes,
         extra: &[(&str, &str)],
     ) -> Reply {
-        let date = self.date.get(req.wall).to_string();
+        let date = self.date.get(req.wall);
         let mut head = Vec::with_capacity(256);
         let mut w = HeadWriter::start(&mut head, code, s.server_tokens, &date);
         if !body.is_empty() || code == 200 {
@@ -681,7 +673,7 @@ fn substitute(pattern: &str, uri: &[u8]) -> Vec<u8> {
 }
 
 fn accepts_gzip(head: &Head) -> bool {
-    let Some(ae) = &head.accept_encoding else {
+    let Some(ae) = head.accept_encoding() else {
         return false;
     };
     String::from_utf8_lossy(ae).split(',').any(|c| {
@@ -766,15 +758,13 @@ fn remove_header(head: &mut Vec<u8>, prefix: &[u8]) {
 
 /// Host for redirects and server selection: the absolute-form authority, else Host.
 pub fn request_host(head: &Head) -> (String, Option<Bytes>) {
-    if request::is_absolute(&head.target) {
-        let (authority, path) = request::split_absolute(&head.target);
+    let target = head.target();
+    if request::is_absolute(&target) {
+        let (authority, path) = request::split_absolute(&target);
         return (request::host_name(&authority), Some(path));
     }
     (
-        head.host
-            .as_deref()
-            .map(request::host_name)
-            .unwrap_or_default(),
+        head.host().map(request::host_name).unwrap_or_default(),
         None,
     )
 }

@@ -20,28 +20,105 @@ pub enum Body {
     Chunked,
 }
 
-/// A parsed request head. Values are slices of the received bytes.
+/// Where a value lies in the head's buffer (no reference count per header).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// A parsed request head: one buffer and the places of the values in it.
 #[derive(Debug, Clone)]
 pub struct Head {
+    buf: Bytes,
     pub method: Method,
-    /// The request line without its line ending (for the access log).
-    pub line: Bytes,
-    pub target: Bytes,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1 (and later 1.x).
     pub minor: u8,
-    pub host: Option<Bytes>,
     pub keep_alive: bool,
     pub body: Body,
     pub expect_continue: bool,
-    pub range: Option<Bytes>,
-    pub if_range: Option<Bytes>,
-    pub if_match: Option<Bytes>,
-    pub if_none_match: Option<Bytes>,
-    pub if_modified_since: Option<Bytes>,
-    pub if_unmodified_since: Option<Bytes>,
-    pub accept_encoding: Option<Bytes>,
-    pub user_agent: Option<Bytes>,
-    pub referer: Option<Bytes>,
+    line: Span,
+    target: Span,
+    host: Option<Span>,
+    range: Option<Span>,
+    if_range: Option<Span>,
+    if_match: Option<Span>,
+    if_none_match: Option<Span>,
+    if_modified_since: Option<Span>,
+    if_unmodified_since: Option<Span>,
+    accept_encoding: Option<Span>,
+    user_agent: Option<Span>,
+    referer: Option<Span>,
+}
+
+macro_rules! header_getters {
+    ($($name:ident),*) => {$(
+        pub fn $name(&self) -> Option<&[u8]> {
+            self.$name.map(|s| self.get(s))
+        }
+    )*};
+}
+
+impl Head {
+    /// A head for answering input that did not parse: `GET /`, HTTP/1.1, closing.
+    pub fn bare() -> Head {
+        let buf = Bytes::from_static(b"/");
+        Head {
+            buf,
+            method: Method::Get,
+            minor: 1,
+            keep_alive: false,
+            body: Body::None,
+            expect_continue: false,
+            line: Span::default(),
+            target: Span { start: 0, end: 1 },
+            host: None,
+            range: None,
+            if_range: None,
+            if_match: None,
+            if_none_match: None,
+            if_modified_since: None,
+            if_unmodified_since: None,
+            accept_encoding: None,
+            user_agent: None,
+            referer: None,
+        }
+    }
+
+    fn get(&self, s: Span) -> &[u8] {
+        &self.buf[s.start as usize..s.end as usize]
+    }
+
+    /// The request line without its line ending (for the access log).
+    pub fn line(&self) -> &[u8] {
+        self.get(self.line)
+    }
+
+    pub fn target(&self) -> Bytes {
+        self.buf
+            .slice(self.target.start as usize..self.target.end as usize)
+    }
+
+    header_getters!(
+        host,
+        range,
+        if_range,
+        if_match,
+        if_none_match,
+        if_modified_since,
+        if_unmodified_since,
+        accept_encoding,
+        user_agent,
+        referer
+    );
+}
+
+fn span(buf: &[u8], part: &[u8]) -> Span {
+    let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+    Span {
+        start: start as u32,
+        end: (start + part.len()) as u32,
+    }
 }
 
 /// Why a head cannot be served. The status is sent and the connection closed.
@@ -74,7 +151,7 @@ pub fn parse(buf: &Bytes, limits: Limits) -> Result<(Head, usize), Reject> {
             }
             let head = interpret(buf, &req)?;
             // Whole heads can still hold lines longer than one buffer (nginx: 414 / 400).
-            if head.line.len() > limits.line {
+            if head.line().len() > limits.line {
                 return Err(Reject::Status(414));
             }
             if req
@@ -160,21 +237,18 @@ fn interpret(buf: &Bytes, req: &httparse::Request<'_, '_>) -> Result<Head, Rejec
     let minor = req.version.unwrap_or(1);
     let line_start = method_text.as_ptr() as usize - buf.as_ptr() as usize;
     let line_end = memchr::memchr(b'\n', &buf[line_start..]).map_or(buf.len(), |e| line_start + e);
-    let line = buf.slice(line_start..line_end);
-    let line = if line.ends_with(b"\r") {
-        line.slice(..line.len() - 1)
-    } else {
-        line
-    };
+    let line = &buf[line_start..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut head = Head {
+        buf: buf.clone(),
         method,
-        line,
-        target: buf.slice_ref(path.as_bytes()),
         minor,
-        host: None,
         keep_alive: minor >= 1,
         body: Body::None,
         expect_continue: false,
+        line: span(buf, line),
+        target: span(buf, path.as_bytes()),
+        host: None,
         range: None,
         if_range: None,
         if_match: None,
@@ -186,15 +260,15 @@ fn interpret(buf: &Bytes, req: &httparse::Request<'_, '_>) -> Result<Head, Rejec
         referer: None,
     };
     let mut content_length: Option<u64> = None;
-    let mut transfer_encoding: Option<Bytes> = None;
+    let mut transfer_encoding: Option<&[u8]> = None;
     for h in req.headers.iter() {
-        let value = buf.slice_ref(h.value);
-        if value.iter().any(|&b| b == 0) {
+        let value = h.value;
+        if value.contains(&0) {
             return Err(Reject::Status(400));
         }
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
-            if head.host.replace(value).is_some() {
+            if head.host.replace(span(buf, value)).is_some() {
                 return Err(Reject::Status(400));
             }
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -202,14 +276,14 @@ fn interpret(buf: &Bytes, req: &httparse::Request<'_, '_>) -> Result<Head, Rejec
             if content_length.is_some() {
                 return Err(Reject::Status(400));
             }
-            content_length = Some(parse_content_length(&value).ok_or(Reject::Status(400))?);
+            content_length = Some(parse_content_length(value).ok_or(Reject::Status(400))?);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             if transfer_encoding.is_some() {
                 return Err(Reject::Status(400));
             }
             transfer_encoding = Some(value);
         } else if name.eq_ignore_ascii_case("connection") {
-            apply_connection(&mut head, &value);
+            apply_connection(&mut head, value);
         } else if name.eq_ignore_ascii_case("expect") {
             if value.eq_ignore_ascii_case(b"100-continue") && minor >= 1 {
                 head.expect_continue = true;
@@ -229,14 +303,14 @@ fn interpret(buf: &Bytes, req: &httparse::Request<'_, '_>) -> Result<Head, Rejec
                 }
                 _ => continue,
             };
-            *slot = Some(value);
+            *slot = Some(span(buf, value));
         }
     }
     head.body = framing(minor, content_length, transfer_encoding)?;
-    if minor >= 1 && head.host.is_none() && !is_absolute(&head.target) {
+    if minor >= 1 && head.host.is_none() && !is_absolute(path.as_bytes()) {
         return Err(Reject::Status(400));
     }
-    if let Some(host) = &head.host {
+    if let Some(host) = head.host() {
         if !valid_host(host) {
             return Err(Reject::Status(400));
         }
@@ -247,7 +321,7 @@ fn interpret(buf: &Bytes, req: &httparse::Request<'_, '_>) -> Result<Head, Rejec
 /// RFC 9112 §6: a message with both Content-Length and Transfer-Encoding, with
 /// Transfer-Encoding in HTTP/1.0, or with chunked not last (or twice) is refused; an unknown
 /// coding is 501.
-fn framing(minor: u8, length: Option<u64>, te: Option<Bytes>) -> Result<Body, Reject> {
+fn framing(minor: u8, length: Option<u64>, te: Option<&[u8]>) -> Result<Body, Reject> {
     let Some(te) = te else {
         return Ok(length.map_or(Body::None, Body::Length));
     };

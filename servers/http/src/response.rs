@@ -1,7 +1,6 @@
 //! Building responses: status lines, headers in nginx's order, error pages, conditional
 //! requests (RFC 9110 §13) and byte ranges (RFC 9110 §14).
 
-use std::io::Write;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -84,21 +83,25 @@ pub fn reason(code: u16) -> &'static str {
     }
 }
 
-/// The `Date` header value, rendered once per second.
+/// The `Date` header value, rendered once per second and shared by every response of that second.
 #[derive(Default)]
 pub struct DateCache {
     secs: i64,
-    text: String,
+    text: Option<std::rc::Rc<str>>,
 }
 
 impl DateCache {
-    pub fn get(&mut self, now: SystemTime) -> &str {
+    pub fn get(&mut self, now: SystemTime) -> std::rc::Rc<str> {
         let secs = unix_secs(now);
-        if secs != self.secs || self.text.is_empty() {
-            self.secs = secs;
-            self.text = httpdate::fmt_http_date(now);
+        match &self.text {
+            Some(t) if secs == self.secs => t.clone(),
+            _ => {
+                self.secs = secs;
+                let text: std::rc::Rc<str> = httpdate::fmt_http_date(now).into();
+                self.text = Some(text.clone());
+                text
+            }
         }
-        &self.text
     }
 }
 
@@ -115,7 +118,11 @@ impl HeadWriter<'_> {
         date: &str,
     ) -> HeadWriter<'o> {
         out.clear();
-        let _ = write!(out, "HTTP/1.1 {} {}\r\n", code, reason(code));
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, u64::from(code));
+        out.push(b' ');
+        out.extend_from_slice(reason(code).as_bytes());
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(if server_tokens {
             concat!("Server: fs-httpd/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes()
         } else {
@@ -134,7 +141,10 @@ impl HeadWriter<'_> {
     }
 
     pub fn number(&mut self, name: &str, value: u64) {
-        let _ = write!(self.out, "{name}: {value}\r\n");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        push_decimal(self.out, value);
+        self.out.extend_from_slice(b"\r\n");
     }
 
     pub fn connection(&mut self, keep_alive: bool, minor: u8) {
@@ -148,6 +158,20 @@ impl HeadWriter<'_> {
     pub fn end(self) {
         self.out.extend_from_slice(b"\r\n");
     }
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// nginx's built-in error page body (its tail names the server only with server_tokens on).
@@ -191,16 +215,16 @@ pub fn preconditions(
     ims: Ims,
     get_or_head: bool,
 ) -> Precondition {
-    if let Some(im) = &head.if_match {
+    if let Some(im) = head.if_match() {
         if !etag_list_matches(im, etag, true) {
             return Precondition::Failed;
         }
-    } else if let Some(date) = head.if_unmodified_since.as_deref().and_then(parse_date) {
+    } else if let Some(date) = head.if_unmodified_since().and_then(parse_date) {
         if mtime > date {
             return Precondition::Failed;
         }
     }
-    if let Some(inm) = &head.if_none_match {
+    if let Some(inm) = head.if_none_match() {
         if etag_list_matches(inm, etag, false) {
             return if get_or_head {
                 Precondition::NotModified
@@ -209,7 +233,7 @@ pub fn preconditions(
             };
         }
     } else if get_or_head && ims != Ims::Off {
-        if let Some(date) = head.if_modified_since.as_deref().and_then(parse_date) {
+        if let Some(date) = head.if_modified_since().and_then(parse_date) {
             let unchanged = match ims {
                 Ims::Exact => mtime == date,
                 _ => mtime <= date,

@@ -195,17 +195,17 @@ impl Httpd {
             if head.expect_continue && head.body != Body::None {
                 cx.send(conn, Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"));
             }
-            let target = absolute_path.unwrap_or_else(|| head.target.clone());
+            let target = absolute_path.unwrap_or_else(|| head.target());
             self.handler.handle(&mut req, &target)
         };
         if let Some(log) = &s.access_log {
             let line = Line {
                 peer,
-                request: &head.line,
+                request: head.line(),
                 status: reply.status,
                 body_bytes: reply.body_len,
-                referer: head.referer.as_deref(),
-                user_agent: head.user_agent.as_deref(),
+                referer: head.referer(),
+                user_agent: head.user_agent(),
             };
             self.logs.write(log, cx.now(), cx.wall_clock(), &line);
         }
@@ -321,7 +321,7 @@ impl Httpd {
             .and_then(|v| v.first())
             .copied()
             .unwrap_or(0)];
-        let head = bare_head();
+        let head = request::Head::bare();
         let host = c.local.ip().to_string();
         let mut req = Request::new(
             &cfg,
@@ -517,28 +517,5 @@ fn discard_body(left: &mut BodyLeft, buf: &[u8], limit: u64) -> Result<Option<us
             }
             Ok(done.then_some(used))
         }
-    }
-}
-
-/// A stand-in head for answering input that did not parse.
-fn bare_head() -> request::Head {
-    request::Head {
-        method: request::Method::Get,
-        line: Bytes::new(),
-        target: Bytes::from_static(b"/"),
-        minor: 1,
-        host: None,
-        keep_alive: false,
-        body: Body::None,
-        expect_continue: false,
-        range: None,
-        if_range: None,
-        if_match: None,
-        if_none_match: None,
-        if_modified_since: None,
-        if_unmodified_since: None,
-        accept_encoding: None,
-        user_agent: None,
-        referer: None,
     }
 }

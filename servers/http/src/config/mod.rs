@@ -70,6 +70,8 @@ pub struct Return {
     pub code: u16,
     /// Body text, or the redirect target for 301/302/303/307/308.
     pub text: Option<String>,
+    /// The text as a body, built once: every response references it.
+    pub body: bytes::Bytes,
 }
 
 #[derive(Debug, Clone)]
@@ -601,6 +603,7 @@ impl Resolver<'_> {
             return Ok(Return {
                 code: 302,
                 text: Some(text.to_string()),
+                body: bytes::Bytes::new(),
             });
         }
         let (code, rest) = text
@@ -622,7 +625,8 @@ impl Resolver<'_> {
         if is_redirect(code) && text.is_none() {
             return self.err(r.span(), "return", format!("{code} needs a URL"));
         }
-        Ok(Return { code, text })
+        let body = text.clone().map(bytes::Bytes::from).unwrap_or_default();
+        Ok(Return { code, text, body })
     }
 
     fn error_page(&self, p: &Spanned<String>) -> Result<ErrorPage, ConfigError> {

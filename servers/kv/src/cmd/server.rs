@@ -1070,8 +1070,8 @@ fn info(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
             srv.stats.net_in.load(Ordering::Relaxed),
             srv.stats.net_out.load(Ordering::Relaxed),
             srv.store.stats.evicted.load(Ordering::Relaxed),
-            lock(&srv.pubsub).channels.len(),
-            lock(&srv.pubsub).patterns.len(),
+            channels,
+            patterns,
             srv.stats.errors.load(Ordering::Relaxed),
         ),
     );
