@@ -684,14 +684,14 @@ fn accepts_gzip(head: &Head) -> bool {
     })
 }
 
-fn with_charset(mime: &str, s: &Settings) -> String {
+fn with_charset<'a>(mime: &'a str, s: &Settings) -> std::borrow::Cow<'a, str> {
     match &s.charset {
         Some(c)
             if mime.starts_with("text/") || mime.contains("javascript") || mime.contains("xml") =>
         {
-            format!("{mime}; charset={c}")
+            format!("{mime}; charset={c}").into()
         }
-        _ => mime.to_string(),
+        _ => mime.into(),
     }
 }
 

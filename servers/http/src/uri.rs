@@ -24,6 +24,16 @@ pub fn normalize(target: &[u8], merge_slashes: bool) -> Result<Normalized, BadPa
     if raw_path.first() != Some(&b'/') {
         return Err(BadPath);
     }
+    // Most paths need no decoding and have no dot segments or repeated slashes.
+    let plain = memchr::memchr(b'%', raw_path).is_none()
+        && memchr::memmem::find(raw_path, b"/.").is_none()
+        && memchr::memmem::find(raw_path, b"//").is_none();
+    if plain {
+        return Ok(Normalized {
+            path: raw_path.to_vec(),
+            query,
+        });
+    }
     let decoded = percent_decode(raw_path)?;
     Ok(Normalized {
         path: remove_dots(&decoded, merge_slashes)?,
