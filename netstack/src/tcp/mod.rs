@@ -317,6 +317,10 @@ pub struct Tcp {
     challenge: ChallengeLimit,
     scratch: Vec<Bytes>,
     next_port: u16,
+    /// Time of the last engine call that carried one.
+    now: Instant,
+    /// ISN for a SYN that reopens a TIME-WAIT 4-tuple.
+    tw_isn: Option<u32>,
 }
 
 impl Tcp {
@@ -341,6 +345,8 @@ impl Tcp {
             challenge: ChallengeLimit::default(),
             scratch: Vec::with_capacity(8),
             next_port,
+            now,
+            tw_isn: None,
         }
     }
 
@@ -379,6 +385,7 @@ impl Tcp {
         remote: SocketAddrV4,
         now: Instant,
     ) -> Result<Handle, TcpError> {
+        self.now = now;
         let local = if local.port() == 0 {
             self.ephemeral(*local.ip(), remote)?
         } else {
@@ -446,6 +453,7 @@ impl Tcp {
     /// Emits everything due now; `emit` returns false when the device is full (the rest stays
     /// queued for the next call).
     pub fn dispatch(&mut self, now: Instant, mut emit: impl FnMut(&Segment<'_>) -> bool) {
+        self.now = now;
         while let Some(c) = self.ctl.front() {
             let seg = Segment {
                 src: c.src,
@@ -486,6 +494,7 @@ impl Tcp {
 
     /// Fires due timers and expires TIME-WAIT entries.
     pub fn advance(&mut self, now: Instant) {
+        self.now = now;
         while let Some(key) = self.timers.poll(now) {
             let idx = key / TIMER_KINDS;
             let kind = key % TIMER_KINDS;
@@ -549,7 +558,7 @@ impl Tcp {
 
     fn close_inner(&mut self, h: Handle, discard: bool) {
         let Ok(idx) = self.live(h) else { return };
-        let now = self.timers.now();
+        let now = self.now;
         if let Some(out) = self.with_tcb(idx, now, |t, env| t.close(env, discard)) {
             self.apply(idx, out, now);
         }
@@ -558,7 +567,7 @@ impl Tcp {
     /// Abortive close: RST now, `Closed` follows.
     pub fn abort(&mut self, h: Handle) {
         let Ok(idx) = self.live(h) else { return };
-        let now = self.timers.now();
+        let now = self.now;
         if let Some(out) = self.with_tcb(idx, now, |t, env| t.abort(env)) {
             self.apply(idx, out, now);
         }
@@ -567,7 +576,7 @@ impl Tcp {
     /// Holds received data (the window closes) instead of delivering it.
     pub fn pause_reading(&mut self, h: Handle, paused: bool) {
         let Ok(idx) = self.live(h) else { return };
-        let now = self.timers.now();
+        let now = self.now;
         self.with_tcb(idx, now, |t, env| t.pause(env, paused));
     }
 
