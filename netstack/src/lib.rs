@@ -11,6 +11,7 @@ pub mod config;
 mod kernel;
 pub mod rss;
 pub mod runtime;
+pub mod tcp;
 pub mod time;
 pub mod wire;
 

@@ -519,6 +519,7 @@ impl Tcb {
         }
         self.negotiate(cfg, &s, env.now);
         if seg.window_scale.is_none() {
+            self.f &= !WS_OK;
             self.snd_wscale = 0;
             self.rcv_wscale = 0;
         }

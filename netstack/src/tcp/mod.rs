@@ -724,6 +724,10 @@ impl Tcp {
                     remote: t.remote,
                 };
                 let e = t.time_wait_entry(now + self.cfg.time_wait);
+                if t.f & tcb::ACK_NOW != 0 {
+                    let ack = t.ack_ctl(&self.cfg, now);
+                    self.ctl.push_back(ack);
+                }
                 self.free_slot(idx);
                 self.timewait.insert(tuple, e, self.cfg.time_wait_max);
             }

@@ -44,6 +44,8 @@ pub const PROBE: u32 = 1 << 13;
 pub const TIMING: u32 = 1 << 14;
 /// PeerClosed was delivered.
 pub const FIN_RCVD: u32 = 1 << 15;
+/// Window scaling in use (both sides sent the option).
+pub const WS_OK: u32 = 1 << 16;
 
 /// Timer kinds (key = index * 3 + kind).
 pub const T_RTX: u32 = 0;
@@ -338,6 +340,7 @@ impl Tcb {
         self.mss = peer_mss.min(cfg.mss);
         self.rcv_mss = self.mss;
         if let Some(ws) = syn.window_scale {
+            self.f |= WS_OK;
             self.snd_wscale = ws;
             self.rcv_wscale = cfg.window_scale.min(14);
         }
@@ -440,11 +443,6 @@ impl Tcb {
     /// Sequence number of our FIN (valid once FIN_QUEUED).
     pub fn fin_seq(&self) -> u32 {
         self.snd_una.wrapping_add(self.txq_len)
-    }
-
-    /// Whether the FIN has been sent.
-    pub fn fin_sent(&self) -> bool {
-        self.has(FIN_QUEUED) && lt(self.fin_seq(), self.snd_max)
     }
 
     /// Delivers in-order data to the application (or holds it while paused).
@@ -613,7 +611,6 @@ impl Tcb {
             rcv_nxt: self.rcv_nxt,
             ts_recent: self.has(TS_OK).then_some(self.ts_recent),
             ts_offset: self.ts_offset,
-            rcv_wscale: self.rcv_wscale,
             expires,
         }
     }

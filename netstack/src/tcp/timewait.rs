@@ -19,7 +19,6 @@ pub struct TwEntry {
     /// Last TSval from the peer, when timestamps were in use.
     pub ts_recent: Option<u32>,
     pub ts_offset: u32,
-    pub rcv_wscale: u8,
     pub expires: Instant,
 }
 

@@ -548,3 +548,120 @@ impl Chunked {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        line: 1024,
+        total: 4096,
+    };
+
+    fn head(raw: &str) -> Result<Head, Reject> {
+        parse(&Bytes::copy_from_slice(raw.as_bytes()), LIMITS).map(|(h, _)| h)
+    }
+
+    #[test]
+    fn parses_values_and_framing() {
+        let h = head("GET /a?b HTTP/1.1\r\nhost: Example.com:80\r\nRange: bytes=0-1\r\nContent-Length: 007\r\n\r\n").unwrap();
+        assert_eq!(
+            (h.method, h.minor, h.keep_alive, h.body),
+            (Method::Get, 1, true, Body::Length(7))
+        );
+        assert_eq!(h.host(), Some(&b"Example.com:80"[..]));
+        assert_eq!(h.range(), Some(&b"bytes=0-1"[..]));
+        assert_eq!(&h.target()[..], b"/a?b");
+        assert_eq!(h.line(), b"GET /a?b HTTP/1.1");
+        assert_eq!(host_name(h.host().unwrap()), "example.com");
+        let h = head(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((h.body, h.keep_alive), (Body::Chunked, false));
+        assert_eq!(
+            head("GET / HTTP/1.1\r\nHost: a").unwrap_err(),
+            Reject::Incomplete
+        );
+    }
+
+    #[test]
+    fn refuses_ambiguous_framing() {
+        for raw in [
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert_eq!(head(raw).unwrap_err(), Reject::Status(400), "{raw:?}");
+        }
+        assert_eq!(
+            head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+                .unwrap_err(),
+            Reject::Status(501)
+        );
+    }
+
+    #[test]
+    fn limits_give_414_and_400() {
+        let long_line = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "x".repeat(2000));
+        assert_eq!(head(&long_line).unwrap_err(), Reject::Status(414));
+        let partial_long_line = format!("GET /{}", "x".repeat(2000));
+        assert_eq!(head(&partial_long_line).unwrap_err(), Reject::Status(414));
+        let long_header = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "x".repeat(2000)
+        );
+        assert_eq!(head(&long_header).unwrap_err(), Reject::Status(400));
+        assert_eq!(
+            head("GET / HTTP/3.0\r\nHost: a\r\n\r\n").unwrap_err(),
+            Reject::Status(505)
+        );
+        assert_eq!(head("GET / HTTP/1.9\r\nHost: a\r\n\r\n").unwrap().minor, 1);
+        assert_eq!(
+            head("GET / HTTX/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
+            Reject::Status(400)
+        );
+    }
+
+    fn feed_all(input: &[u8]) -> Result<(usize, bool, u64), ChunkError> {
+        let mut c = Chunked::default();
+        let (used, done) = c.feed(input)?;
+        Ok((used, done, c.total))
+    }
+
+    #[test]
+    fn chunked_bodies_decode_incrementally_and_strictly() {
+        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+        assert_eq!(feed_all(body), Ok((body.len() - 4, true, 9)));
+        // One byte at a time gives the same result.
+        let mut c = Chunked::default();
+        let mut used = 0;
+        for (i, b) in body.iter().enumerate() {
+            let (n, done) = c.feed(std::slice::from_ref(b)).unwrap();
+            used += n;
+            if done {
+                assert_eq!(i + 1, body.len() - 4);
+                break;
+            }
+        }
+        assert_eq!((used, c.total), (body.len() - 4, 9));
+        for bad in [
+            &b"zz\r\n"[..],
+            b"4\nWiki\r\n",
+            b"4\r\nWikiX\r\n",
+            b"ffffffffffffffffff\r\n",
+            b"4\r\nWiki\r\n0\r\n\rx\r\n",
+        ] {
+            assert_eq!(
+                feed_all(bad),
+                Err(ChunkError::Malformed),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

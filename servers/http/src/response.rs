@@ -365,3 +365,54 @@ pub fn multipart(
     body.push(Part::Bytes(Bytes::from(trailer)));
     (body, len)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110_and_nginx() {
+        let p = |v: &str| parse_ranges(v.as_bytes(), 20, None);
+        assert_eq!(p("bytes=0-3"), Ranges::Partial(vec![(0, 3)]));
+        assert_eq!(p("bytes=-5"), Ranges::Partial(vec![(15, 19)]));
+        assert_eq!(p("bytes=-50"), Ranges::Partial(vec![(0, 19)]));
+        assert_eq!(p("bytes=15-"), Ranges::Partial(vec![(15, 19)]));
+        assert_eq!(p("bytes=18-100"), Ranges::Partial(vec![(18, 19)]));
+        assert_eq!(p("bytes=0-1, 4-5"), Ranges::Partial(vec![(0, 1), (4, 5)]));
+        assert_eq!(p("bytes=20-30"), Ranges::Unsatisfiable);
+        assert_eq!(p("bytes=5-2"), Ranges::Unsatisfiable);
+        assert_eq!(p("bytes=x-1"), Ranges::Unsatisfiable);
+        assert_eq!(p("bytes=-0"), Ranges::Unsatisfiable);
+        assert_eq!(p("items=0-1"), Ranges::Full);
+        assert_eq!(
+            parse_ranges(b"bytes=0-1,2-3,4-5", 20, Some(2)),
+            Ranges::Full
+        );
+        assert_eq!(parse_ranges(b"bytes=0-", 0, None), Ranges::Unsatisfiable);
+    }
+
+    #[test]
+    fn multipart_length_matches_its_parts() {
+        let (parts, len) = multipart("0001", "text/plain", 20, &[(0, 1), (5, 9)], |o, l| {
+            Part::Bytes(Bytes::from(vec![b'a'; (l as usize).min(20 - o as usize)]))
+        });
+        assert_eq!(parts.iter().map(Part::len).sum::<u64>(), len);
+        let Part::Bytes(last) = parts.last().unwrap() else {
+            panic!()
+        };
+        assert_eq!(&last[..], b"\r\n--0001--\r\n");
+    }
+
+    #[test]
+    fn etag_comparison_is_weak_for_none_match_and_strong_for_match() {
+        assert!(etag_list_matches(b"W/\"a\"", Some("\"a\""), false));
+        assert!(!etag_list_matches(b"W/\"a\"", Some("\"a\""), true));
+        assert!(etag_list_matches(b"\"x\", \"a\"", Some("\"a\""), true));
+        assert!(etag_list_matches(b"*", None, true));
+        assert!(!etag_list_matches(b"\"a\"", None, false));
+        assert!(if_range_holds(b"\"a\"", Some("\"a\""), 0));
+        assert!(!if_range_holds(b"W/\"a\"", Some("\"a\""), 0));
+        assert!(if_range_holds(b"Thu, 01 Jan 1970 00:00:10 GMT", None, 10));
+        assert!(!if_range_holds(b"Thu, 01 Jan 1970 00:00:11 GMT", None, 10));
+    }
+}

@@ -728,3 +728,46 @@ fn real_clients_curl_and_ureq() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "405");
 }
+
+#[test]
+fn a_client_that_never_reads_is_cut_off_and_others_are_served() {
+    let site = Site::new(&format!("b{}", rand_suffix()));
+    let s = Server::start(
+        &site,
+        &CONFIG.replace(
+            "client_header_timeout = \"1s\"",
+            "client_header_timeout = \"1s\"\nsend_timeout = \"1s\"",
+        ),
+    );
+    let mut stuck = s.connect();
+    // Ask for the 3 MB file many times and never read: the socket buffers fill up.
+    for _ in 0..8 {
+        stuck
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..20 {
+        assert_eq!(get(&s, "/600").status, 200);
+    }
+    // After send_timeout without progress the connection is reset.
+    std::thread::sleep(Duration::from_millis(2500));
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    let mut total = 0usize;
+    let ended = loop {
+        match stuck.read(&mut sink) {
+            Ok(0) => break true,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(ended, "connection still open after send_timeout");
+    assert!(
+        total < 8 * 3_000_000,
+        "the server stopped sending ({total} bytes)"
+    );
+}
