@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use fs_httpd::config;
-use fs_httpd::handler::{self, Handler, Request};
+use fs_httpd::handler::{self, Handler, Origin, Request};
 use fs_httpd::request::{self, Limits};
 
 const LIMITS: Limits = Limits {
@@ -40,7 +40,10 @@ fn respond(c: &mut Criterion) {
     std::fs::write(dir.join("bench.toml"), toml).unwrap();
     let cfg = config::load(&dir.join("bench.toml")).unwrap();
     let mut handler = Handler::default();
-    let local = "127.0.0.1:8080".parse().unwrap();
+    let origin = Origin {
+        local: "127.0.0.1:8080".parse().unwrap(),
+        peer: "127.0.0.1:40000".parse().unwrap(),
+    };
     let mut g = c.benchmark_group("respond");
     for (name, raw) in [
         (
@@ -64,7 +67,7 @@ fn respond(c: &mut Criterion) {
                     server,
                     &head,
                     host,
-                    local,
+                    origin,
                     Instant::now(),
                     SystemTime::now(),
                     true,

@@ -42,12 +42,20 @@ pub struct Request<'a> {
     /// Host name for redirects (Host header or absolute-form authority, without port).
     pub host: String,
     pub local: SocketAddr,
+    pub peer: SocketAddr,
     pub now: Instant,
     pub wall: SystemTime,
     pub keep_alive: bool,
     /// The method the request is answered as (error_page turns everything but HEAD into GET).
     method: Method,
     redirects: u32,
+}
+
+/// The connection's two ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
 }
 
 impl Default for Handler {
@@ -69,7 +77,7 @@ impl Handler {
         };
         req.method = req.head.method;
         if let Some(ret) = &settings.ret {
-            return self.ret(req, &settings, ret, &norm.path);
+            return self.ret(req, &settings, ret, &norm.path, norm.query.as_deref());
         }
         self.serve(req, norm.path, norm.query, false)
     }
@@ -95,7 +103,7 @@ impl Handler {
             return self.error(req, &settings, 404);
         }
         if let Some(ret) = &settings.ret {
-            return self.ret(req, &settings, ret, &path);
+            return self.ret(req, &settings, ret, &path, query.as_deref());
         }
         if req.method == Method::Other {
             return self.error(req, &settings, 405);
@@ -121,7 +129,7 @@ impl Handler {
             Some(loc) => {
                 let settings = loc.settings.clone();
                 if let Some(ret) = &settings.ret {
-                    return self.ret(req, &settings, ret, b"");
+                    return self.ret(req, &settings, ret, b"", None);
                 }
                 let s = req.server.settings.clone();
                 self.error(req, &s, 404)
@@ -378,7 +386,14 @@ impl Handler {
     }
 
     /// nginx `return CODE [text|URL]`; a text's type follows the URI's extension, like nginx.
-    fn ret(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, ret: &Return, uri: &[u8]) -> Reply {
+    fn ret(
+        &mut self,
+        req: &mut Request<'_>,
+        s: &Arc<Settings>,
+        ret: &Return,
+        uri: &[u8],
+        query: Option<&[u8]>,
+    ) -> Reply {
         if ret.code == 444 {
             return Reply {
                 status: 444,
@@ -386,15 +401,21 @@ impl Handler {
                 ..Reply::default()
             };
         }
-        match &ret.text {
-            Some(url) if is_redirect(ret.code) => self.redirect(req, s, ret.code, url),
-            Some(_) => {
-                let name = String::from_utf8_lossy(uri);
-                let ct = s.types.lookup(&name).unwrap_or(&s.default_type).to_string();
-                self.simple(req, s, ret.code, &ct, ret.body.clone(), &[])
-            }
-            None => self.error(req, s, ret.code),
+        let Some(text) = &ret.text else {
+            return self.error(req, s, ret.code);
+        };
+        let expanded = match text.as_static() {
+            Some(_) => None,
+            None => Some(text.expand(&req.vars(uri, query))),
+        };
+        if is_redirect(ret.code) {
+            let url = expanded.as_deref().or(text.as_static()).unwrap_or("");
+            return self.redirect(req, s, ret.code, url);
         }
+        let body = expanded.map_or_else(|| ret.body.clone(), Bytes::from);
+        let name = String::from_utf8_lossy(uri);
+        let ct = s.types.lookup(&name).unwrap_or(&s.default_type).to_string();
+        self.simple(req, s, ret.code, &ct, body, &[])
     }
 
     fn redirect(
@@ -509,22 +530,38 @@ impl<'a> Request<'a> {
         server: &'a Server,
         head: &'a Head,
         host: String,
-        local: SocketAddr,
+        origin: Origin,
         now: Instant,
         wall: SystemTime,
         keep_alive: bool,
     ) -> Self {
+        let (local, peer) = (origin.local, origin.peer);
         Request {
             cfg,
             server,
             head,
             host,
             local,
+            peer,
             now,
             wall,
             keep_alive,
             method: head.method,
             redirects: 0,
+        }
+    }
+
+    fn vars<'r>(&'r self, uri: &'r [u8], query: Option<&'r [u8]>) -> crate::vars::Context<'r> {
+        let line = self.head.line();
+        crate::vars::Context {
+            uri,
+            query,
+            request_uri: line.split(|&b| b == b' ').nth(1).unwrap_or(b"/"),
+            host: &self.host,
+            http_host: self.head.host(),
+            method: line.split(|&b| b == b' ').next().unwrap_or(b""),
+            local: self.local,
+            peer: self.peer,
         }
     }
 }

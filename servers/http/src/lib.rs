@@ -9,3 +9,4 @@ pub mod request;
 pub mod response;
 pub mod service;
 pub mod uri;
+pub mod vars;

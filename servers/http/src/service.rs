@@ -12,7 +12,7 @@ use netstack::{Accepted, Conn, Cx, Service};
 
 use crate::config::{Config, Settings};
 use crate::files;
-use crate::handler::{self, Handler, Request};
+use crate::handler::{self, Handler, Origin, Request};
 use crate::log::{self, AccessLogs, Line};
 use crate::request::{self, Body, Chunked, Limits, Reject};
 use crate::response::{Part, Reply};
@@ -180,7 +180,7 @@ impl Httpd {
             server,
             &head,
             host,
-            local,
+            Origin { local, peer },
             cx.now(),
             cx.wall_clock(),
             keep_alive,
@@ -328,7 +328,10 @@ impl Httpd {
             server,
             &head,
             host,
-            c.local,
+            Origin {
+                local: c.local,
+                peer: c.peer,
+            },
             cx.now(),
             cx.wall_clock(),
             false,

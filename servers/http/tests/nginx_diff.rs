@@ -52,6 +52,10 @@ fn requests() -> Vec<String> {
         "GET /redirect HTTP/1.1",
         "GET /external HTTP/1.1",
         "GET /gone HTTP/1.1",
+        "GET /vars HTTP/1.1",
+        "GET /vars/a%20b?x=1&y HTTP/1.1",
+        "HEAD /vars? HTTP/1.1",
+        "GET /https/p?q=1 HTTP/1.1",
         "GET /try/nope HTTP/1.1",
         "GET /try404/nope HTTP/1.1",
         "GET /static/app.js HTTP/1.1",
@@ -206,6 +210,12 @@ return = "https://example.org/x"
 match = "/gone"
 return = "410"
 [[server.location]]
+match = "/vars"
+return = "200 $request_method $uri|$args|$is_args|$request_uri|$host|$scheme"
+[[server.location]]
+match = "/https"
+return = "301 https://$host$request_uri"
+[[server.location]]
 match = "/list/"
 alias = "{root}/dir/"
 autoindex = true
@@ -244,6 +254,8 @@ http {
         location /redirect { return 301 /hello.txt; }
         location /external { return https://example.org/x; }
         location /gone { return 410; }
+        location /vars { return 200 "$request_method $uri|$args|$is_args|$request_uri|$host|$scheme"; }
+        location /https { return 301 https://$host$request_uri; }
         location /list/ { alias {root}/dir/; autoindex on; }
         location /errpage/ { error_page 404 =200 /hello.txt; }
     }

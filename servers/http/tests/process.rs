@@ -94,6 +94,10 @@ fn config_errors_name_file_line_and_key() {
             "[runtime]\nworkers = 0\n[[server]]\n",
             "FILE:2: `workers`: must be between 1 and 1024",
         ),
+        (
+            "[[server]]\nlisten = [\"127.0.0.1:0\"]\nreturn = \"301 https://$hots$request_uri\"\n",
+            "FILE:3: `return`: unknown variable \"$hots\"",
+        ),
         ("[http]\n", "no [[server]] section"),
         ("[[server]\n", "FILE:1:"),
     ];

@@ -18,6 +18,8 @@ pub use file::ImsMode;
 use file::{Block, GzipStatic, GzipWord};
 use mime::MimeTypes;
 
+use crate::vars::Template;
+
 /// The whole validated configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -68,9 +70,9 @@ pub enum Matcher {
 #[derive(Debug, Clone)]
 pub struct Return {
     pub code: u16,
-    /// Body text, or the redirect target for 301/302/303/307/308.
-    pub text: Option<String>,
-    /// The text as a body, built once: every response references it.
+    /// Body text, or the redirect target for 301/302/303/307/308; may hold variables.
+    pub text: Option<Template>,
+    /// A text without variables as a body, built once: every response references it.
     pub body: bytes::Bytes,
 }
 
@@ -599,10 +601,11 @@ impl Resolver<'_> {
 
     fn ret(&self, r: &Spanned<String>) -> Result<Return, ConfigError> {
         let text = r.get_ref().trim();
+        let template = |t: &str| Template::parse(t).or_else(|e| self.err(r.span(), "return", e));
         if is_url(text) {
             return Ok(Return {
                 code: 302,
-                text: Some(text.to_string()),
+                text: Some(template(text)?),
                 body: bytes::Bytes::new(),
             });
         }
@@ -621,11 +624,15 @@ impl Resolver<'_> {
                     format!("\"{text}\": expected \"CODE [text]\", \"CODE URL\" or \"URL\""),
                 )
             })?;
-        let text = rest.map(|t| unquote(t).to_string());
-        if is_redirect(code) && text.is_none() {
+        if is_redirect(code) && rest.is_none() {
             return self.err(r.span(), "return", format!("{code} needs a URL"));
         }
-        let body = text.clone().map(bytes::Bytes::from).unwrap_or_default();
+        let text = rest.map(|t| template(unquote(t))).transpose()?;
+        let body = text
+            .as_ref()
+            .and_then(Template::as_static)
+            .map(|t| bytes::Bytes::from(t.to_string()))
+            .unwrap_or_default();
         Ok(Return { code, text, body })
     }
 
