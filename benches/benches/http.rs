@@ -70,7 +70,6 @@ fn respond(c: &mut Criterion) {
                     origin,
                     Instant::now(),
                     SystemTime::now(),
-                    true,
                 );
                 let target = path.unwrap_or_else(|| head.target());
                 black_box(handler.handle(&mut req, &target))

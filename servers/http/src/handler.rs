@@ -14,8 +14,8 @@ use bytes::Bytes;
 
 use crate::autoindex;
 use crate::config::{
-    is_redirect, Config, ErrorPageCode, Expires, Gzip, ImsMode, Location, Matcher, Return, Server,
-    ServerName, Settings,
+    is_redirect, AccessLog, Config, ErrorPageCode, Expires, Gzip, ImsMode, Location, Matcher,
+    Return, Server, ServerName, Settings,
 };
 use crate::files::{http_date, unix_secs, FileCache, FileInfo, Lookup};
 use crate::request::{self, Head, Method};
@@ -28,6 +28,7 @@ use crate::uri;
 const MAX_REDIRECTS: u32 = 10;
 
 /// Per-worker state the handler uses across requests.
+#[derive(Default)]
 pub struct Handler {
     pub files: FileCache,
     pub date: response::DateCache,
@@ -46,6 +47,8 @@ pub struct Request<'a> {
     pub now: Instant,
     pub wall: SystemTime,
     pub keep_alive: bool,
+    /// The access log of the server or location that answered.
+    pub access_log: Option<Arc<AccessLog>>,
     /// The method the request is answered as (error_page turns everything but HEAD into GET).
     method: Method,
     redirects: u32,
@@ -56,16 +59,6 @@ pub struct Request<'a> {
 pub struct Origin {
     pub local: SocketAddr,
     pub peer: SocketAddr,
-}
-
-impl Default for Handler {
-    fn default() -> Self {
-        Handler {
-            files: FileCache::default(),
-            date: response::DateCache::default(),
-            boundary: 0,
-        }
-    }
 }
 
 impl Handler {
@@ -99,6 +92,7 @@ impl Handler {
             Some(loc) => (loc.settings.clone(), prefix_of(loc)),
             None => (req.server.settings.clone(), None),
         };
+        req.access_log = settings.access_log.clone();
         if settings.internal && !internal {
             return self.error(req, &settings, 404);
         }
@@ -533,7 +527,6 @@ impl<'a> Request<'a> {
         origin: Origin,
         now: Instant,
         wall: SystemTime,
-        keep_alive: bool,
     ) -> Self {
         let (local, peer) = (origin.local, origin.peer);
         Request {
@@ -545,7 +538,8 @@ impl<'a> Request<'a> {
             peer,
             now,
             wall,
-            keep_alive,
+            keep_alive: false,
+            access_log: server.settings.access_log.clone(),
             method: head.method,
             redirects: 0,
         }

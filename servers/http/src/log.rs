@@ -129,7 +129,9 @@ fn time_local(wall: SystemTime) -> String {
 }
 
 /// The process-wide error log. Errors are rare, so one lock is fine here.
-static ERROR_LOG: OnceLock<Mutex<Option<(LogTarget, Box<dyn Write + Send>)>>> = OnceLock::new();
+type ErrorLog = Option<(LogTarget, Box<dyn Write + Send>)>;
+
+static ERROR_LOG: OnceLock<Mutex<ErrorLog>> = OnceLock::new();
 
 pub fn set_error_log(target: Option<LogTarget>) -> std::io::Result<()> {
     let slot = ERROR_LOG.get_or_init(|| Mutex::new(None));

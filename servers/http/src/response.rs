@@ -20,7 +20,7 @@ pub enum Part {
 }
 
 impl Part {
-    pub fn len(&self) -> u64 {
+    pub fn byte_len(&self) -> u64 {
         match self {
             Part::Bytes(b) => b.len() as u64,
             Part::File { len, .. } => *len,
@@ -396,7 +396,7 @@ mod tests {
         let (parts, len) = multipart("0001", "text/plain", 20, &[(0, 1), (5, 9)], |o, l| {
             Part::Bytes(Bytes::from(vec![b'a'; (l as usize).min(20 - o as usize)]))
         });
-        assert_eq!(parts.iter().map(Part::len).sum::<u64>(), len);
+        assert_eq!(parts.iter().map(Part::byte_len).sum::<u64>(), len);
         let Part::Bytes(last) = parts.last().unwrap() else {
             panic!()
         };

@@ -183,8 +183,8 @@ impl Httpd {
             Origin { local, peer },
             cx.now(),
             cx.wall_clock(),
-            keep_alive,
         );
+        req.keep_alive = keep_alive;
         let too_large = match head.body {
             Body::Length(n) => n > s.client_max_body_size && s.client_max_body_size > 0,
             _ => false,
@@ -198,7 +198,7 @@ impl Httpd {
             let target = absolute_path.unwrap_or_else(|| head.target());
             self.handler.handle(&mut req, &target)
         };
-        if let Some(log) = &s.access_log {
+        if let Some(log) = &req.access_log {
             let line = Line {
                 peer,
                 request: head.line(),
@@ -334,7 +334,6 @@ impl Httpd {
             },
             cx.now(),
             cx.wall_clock(),
-            false,
         );
         let reply = self.handler.error(&mut req, &server.settings.clone(), code);
         cx.send(conn, Bytes::from(reply.head));

@@ -114,6 +114,11 @@ match = "/errpage/"
 error_page = ["404 =200 /hello.txt"]
 
 [[server.location]]
+match = "= /quiet"
+access_log = "off"
+return = "200 quiet"
+
+[[server.location]]
 match = "/ranges1/"
 alias = "{root}/"
 max_ranges = 1
@@ -647,6 +652,8 @@ fn error_page_and_try_files() {
 #[test]
 fn access_log_in_combined_format_and_reopen() {
     let (site, s) = start();
+    // A location's own `access_log off` wins over the server's log.
+    s.get("GET /quiet HTTP/1.1\r\nHost: a\r\nUser-Agent: quiet-agent\r\n\r\n");
     s.get("GET /hello.txt?q=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: test-agent\r\nReferer: http://r/\r\n\r\n");
     let log = site.path("access.log");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -675,6 +682,8 @@ fn access_log_in_combined_format_and_reopen() {
     std::thread::sleep(Duration::from_millis(300));
     let fresh = std::fs::read_to_string(&log).expect("reopened log");
     assert!(fresh.contains("after-rotate"));
+    let rotated = std::fs::read_to_string(site.path("access.log.1")).unwrap();
+    assert!(!rotated.contains("quiet-agent") && !fresh.contains("quiet-agent"));
 }
 
 #[test]
