@@ -579,37 +579,30 @@ pub fn select_server<'c>(cfg: &'c Config, listener: usize, host: &str) -> &'c Se
     let exact = candidates
         .iter()
         .find(|i| names(i).any(|n| matches!(n, ServerName::Exact(e) if e == host)));
-    let leading = || {
+    // The candidate whose wildcard name matches the most characters of the host.
+    let longest = |matched: fn(&ServerName, &str) -> Option<usize>| {
         candidates
             .iter()
             .filter_map(|i| {
                 names(i)
-                    .filter_map(|n| match n {
-                        ServerName::LeadingWild(w) if host.ends_with(w.as_str()) => Some(w.len()),
-                        _ => None,
-                    })
+                    .filter_map(|n| matched(n, host))
                     .max()
                     .map(|len| (len, i))
             })
             .max_by_key(|(len, _)| *len)
             .map(|(_, i)| i)
     };
+    let leading = || {
+        longest(|n, host| match n {
+            ServerName::LeadingWild(w) if host.ends_with(w.as_str()) => Some(w.len()),
+            _ => None,
+        })
+    };
     let trailing = || {
-        candidates
-            .iter()
-            .filter_map(|i| {
-                names(i)
-                    .filter_map(|n| match n {
-                        ServerName::TrailingWild(w) if host.starts_with(w.as_str()) => {
-                            Some(w.len())
-                        }
-                        _ => None,
-                    })
-                    .max()
-                    .map(|len| (len, i))
-            })
-            .max_by_key(|(len, _)| *len)
-            .map(|(_, i)| i)
+        longest(|n, host| match n {
+            ServerName::TrailingWild(w) if host.starts_with(w.as_str()) => Some(w.len()),
+            _ => None,
+        })
     };
     let regex = || {
         candidates

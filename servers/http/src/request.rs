@@ -5,16 +5,18 @@
 use bytes::Bytes;
 
 /// Methods this server distinguishes; everything else is a well-formed `Other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Method {
+    #[default]
     Get,
     Head,
     Other,
 }
 
 /// How the request body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Body {
+    #[default]
     None,
     Length(u64),
     Chunked,
@@ -28,7 +30,7 @@ pub struct Span {
 }
 
 /// A parsed request head: one buffer and the places of the values in it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Head {
     buf: Bytes,
     pub method: Method,
@@ -62,26 +64,11 @@ macro_rules! header_getters {
 impl Head {
     /// A head for answering input that did not parse: `GET /`, HTTP/1.1, closing.
     pub fn bare() -> Head {
-        let buf = Bytes::from_static(b"/");
         Head {
-            buf,
-            method: Method::Get,
+            buf: Bytes::from_static(b"/"),
             minor: 1,
-            keep_alive: false,
-            body: Body::None,
-            expect_continue: false,
-            line: Span::default(),
             target: Span { start: 0, end: 1 },
-            host: None,
-            range: None,
-            if_range: None,
-            if_match: None,
-            if_none_match: None,
-            if_modified_since: None,
-            if_unmodified_since: None,
-            accept_encoding: None,
-            user_agent: None,
-            referer: None,
+            ..Head::default()
         }
     }
 
@@ -246,20 +233,9 @@ fn interpret(buf: &Bytes, req: &httparse::Request<'_, '_>) -> Result<Head, Rejec
         method,
         minor,
         keep_alive: minor >= 1,
-        body: Body::None,
-        expect_continue: false,
         line: span(buf, line),
         target: span(buf, path.as_bytes()),
-        host: None,
-        range: None,
-        if_range: None,
-        if_match: None,
-        if_none_match: None,
-        if_modified_since: None,
-        if_unmodified_since: None,
-        accept_encoding: None,
-        user_agent: None,
-        referer: None,
+        ..Head::default()
     };
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding: Option<&[u8]> = None;
