@@ -121,7 +121,13 @@ impl Tcp {
             }
         }
         // Re-ACK (a retransmitted FIN, or anything else).
-        let mut repr = TcpRepr::new(t.local.port(), t.remote.port(), F::ACK, e.snd_nxt, e.rcv_nxt);
+        let mut repr = TcpRepr::new(
+            t.local.port(),
+            t.remote.port(),
+            F::ACK,
+            e.snd_nxt,
+            e.rcv_nxt,
+        );
         if let (Some(recent), Some(_)) = (e.ts_recent, seg.timestamp) {
             repr.timestamp = Some(TcpTimestamp {
                 tsval: (now.total_millis() as u32).wrapping_add(e.ts_offset),
@@ -136,7 +142,14 @@ impl Tcp {
         false
     }
 
-    fn listen_input(&mut self, lid: u32, t: Tuple, seg: &TcpRepr<'_>, payload: Bytes, now: Instant) {
+    fn listen_input(
+        &mut self,
+        lid: u32,
+        t: Tuple,
+        seg: &TcpRepr<'_>,
+        payload: Bytes,
+        now: Instant,
+    ) {
         let tw_isn = self.tw_isn.take();
         let fl = seg.flags;
         if fl.contains(F::RST) {
@@ -170,7 +183,8 @@ impl Tcp {
         self.schedule(h.index);
         // SYN-ACK retransmission (RFC 6298 §5 with the initial RTO).
         let rto = self.tcb_mut(h.index).rto();
-        self.timers.arm(h.index * super::TIMER_KINDS + T_RTX, now + rto);
+        self.timers
+            .arm(h.index * super::TIMER_KINDS + T_RTX, now + rto);
     }
 
     /// SYN queue full: answer with a stateless cookie SYN-ACK (RFC 4987 §3.6).
@@ -209,10 +223,18 @@ impl Tcp {
 
     /// The final ACK of a cookie handshake: rebuild the connection. Returns false when the
     /// ACK carries no valid cookie.
-    fn cookie_ack(&mut self, lid: u32, t: Tuple, seg: &TcpRepr<'_>, payload: Bytes, now: Instant) -> bool {
+    fn cookie_ack(
+        &mut self,
+        lid: u32,
+        t: Tuple,
+        seg: &TcpRepr<'_>,
+        payload: Bytes,
+        now: Instant,
+    ) -> bool {
         let cookie = seg.ack_number.wrapping_sub(1);
         let peer_isn = seg.seq_number.wrapping_sub(1);
-        let Some(mss_idx) = syncookie::check(&self.hasher, t.local, t.remote, peer_isn, cookie, now)
+        let Some(mss_idx) =
+            syncookie::check(&self.hasher, t.local, t.remote, peer_isn, cookie, now)
         else {
             self.stats.syncookies_failed += 1;
             return false;
@@ -239,7 +261,8 @@ impl Tcp {
             }
         }
         let ts_off = isn::ts_offset(&self.hasher, t.local, t.remote);
-        let mut tcb = Tcb::new_passive(&self.cfg, t.local, t.remote, cookie, ts_off, lid, &syn, now);
+        let mut tcb =
+            Tcb::new_passive(&self.cfg, t.local, t.remote, cookie, ts_off, lid, &syn, now);
         tcb.state = State::Established;
         tcb.f &= !SYN_PENDING;
         tcb.snd_una = cookie.wrapping_add(1);
@@ -251,7 +274,7 @@ impl Tcp {
         tcb.snd_wl2 = seg.ack_number;
         self.listeners[lid as usize].as_mut().unwrap().syn_queue += 1;
         let h = self.insert(tcb);
-        self.announce_accept(h.index);
+        self.announce_accept(h.index, true);
         let out = self.with_tcb(h.index, now, |t, env| t.input(env, seg, payload));
         if let Some(out) = out {
             self.apply(h.index, out, now);
@@ -348,8 +371,10 @@ impl Tcb {
         let wnd = self.rcv_window(env.cfg);
         let room = diff(self.rcv_nxt.wrapping_add(wnd), seq) as usize;
         if payload.len() > room {
+            // Beyond the window (a zero-window probe, or an overrun): ACK what we have.
             payload = payload.slice(..room);
             fin = false;
+            self.ack_now(env);
         }
         if !payload.is_empty() {
             if self.state.can_receive() {
@@ -424,6 +449,15 @@ impl Tcb {
             env.event(Event::Connected(env.handle));
             Some(Outcome::Keep)
         } else {
+            // Announced here so that `Accepted` precedes any data this ACK carries; the
+            // engine does the listener's queue accounting on `Outcome::Established`.
+            self.f |= ANNOUNCED;
+            env.event(Event::Accepted {
+                listener: super::ListenerId(self.listener),
+                handle: env.handle,
+                local: self.local,
+                peer: self.remote,
+            });
             Some(Outcome::Established)
         }
     }
@@ -437,13 +471,17 @@ impl Tcb {
     /// SYN-SENT (§3.10.7.3).
     fn input_syn_sent(&mut self, env: &mut Env<'_>, seg: &TcpRepr<'_>) -> Outcome {
         let fl = seg.flags;
-        let ack_ok = fl.contains(F::ACK)
-            && lt(self.iss, seg.ack_number)
-            && le(seg.ack_number, self.snd_max);
+        let ack_ok =
+            fl.contains(F::ACK) && lt(self.iss, seg.ack_number) && le(seg.ack_number, self.snd_max);
         if fl.contains(F::ACK) && !ack_ok {
             if !fl.contains(F::RST) {
-                let repr =
-                    TcpRepr::new(self.local.port(), self.remote.port(), F::RST, seg.ack_number, 0);
+                let repr = TcpRepr::new(
+                    self.local.port(),
+                    self.remote.port(),
+                    F::RST,
+                    seg.ack_number,
+                    0,
+                );
                 env.stats.resets_sent += 1;
                 env.ctl.push_back(CtlSeg {
                     src: self.local,
@@ -587,7 +625,9 @@ impl Tcb {
 
     /// New data (or our FIN) acknowledged.
     fn new_ack(&mut self, env: &mut Env<'_>, seg: &TcpRepr<'_>, ack: u32) -> Option<Outcome> {
-        let acked = diff(ack, self.snd_una);
+        // The SYN occupies one sequence number but no queued byte.
+        let syn = (self.snd_una == self.iss) as u32;
+        let acked = diff(ack, self.snd_una) - syn;
         let data = acked.min(self.txq_len);
         let fin_acked = self.has(FIN_QUEUED) && acked > self.txq_len;
         self.txq_consume(data);
@@ -610,7 +650,8 @@ impl Tcb {
         } else {
             env.arm(T_RTX, self.rto()); // RFC 6298 §5.3
         }
-        if self.has(WANT_WRITABLE) && self.txq_len < env.cfg.tx_buffer / 2 && !self.has(FIN_QUEUED) {
+        if self.has(WANT_WRITABLE) && self.txq_len < env.cfg.tx_buffer / 2 && !self.has(FIN_QUEUED)
+        {
             self.f &= !WANT_WRITABLE;
             env.event(Event::Writable(env.handle));
         }
@@ -672,6 +713,7 @@ impl Tcb {
                     self.f |= REXMIT_UNA;
                     self.cc.cwnd = self.cc.cwnd.saturating_sub(acked).max(mss) + mss;
                     env.arm(T_RTX, self.rto());
+                    self.schedule(env);
                 }
             }
             Recovery::Sack => {
@@ -681,6 +723,11 @@ impl Tcb {
                     self.dupacks = 0;
                 } else {
                     self.rtx_next = max_seq(self.rtx_next, ack);
+                    if self.sack.is_none() {
+                        // No SACK information left: retransmit the first hole as NewReno.
+                        self.f |= REXMIT_UNA;
+                    }
+                    self.schedule(env);
                 }
             }
         }

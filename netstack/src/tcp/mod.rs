@@ -12,6 +12,11 @@
 //! - `connect` with local port 0 picks an ephemeral port.
 //! - `connection_memory()` is the total over live connections; `connection_memory_of(h)` is
 //!   one connection's (TCB + heap + timer nodes + demux entry).
+//! - Added: `has_output()` (dispatch has work), `connections()`, `time_wait_len()`,
+//!   `state_name(h)`, `config()`, `Segment::payload_len()`.
+//! - `Accepted` is emitted before any `Data` of the same connection; a listener's accept
+//!   queue counts `Accepted` events not yet taken by `poll_event` (full: the final ACK / new
+//!   SYNs are dropped, as Linux does).
 //! - `close(h)`: FIN after queued data; data the peer sends afterwards is acknowledged and
 //!   discarded; `Closed` follows when the connection is gone (after LAST-ACK, or on entering
 //!   TIME-WAIT, which lives on in the compact table without a handle).
@@ -410,7 +415,11 @@ impl Tcp {
 
     fn ephemeral(&mut self, ip: Ipv4Addr, remote: SocketAddrV4) -> Result<SocketAddrV4, TcpError> {
         for _ in 0..28232 {
-            self.next_port = if self.next_port >= 60999 { 32768 } else { self.next_port + 1 };
+            self.next_port = if self.next_port >= 60999 {
+                32768
+            } else {
+                self.next_port + 1
+            };
             let local = SocketAddrV4::new(ip, self.next_port);
             let t = Tuple { local, remote };
             if !self.demux.contains_key(&t) && self.timewait.get(&t).is_none() {
@@ -542,8 +551,9 @@ impl Tcp {
 
     /// Bytes not yet acknowledged.
     pub fn queued(&self, h: Handle) -> usize {
-        self.live(h)
-            .map_or(0, |i| self.slots[i as usize].tcb.as_ref().unwrap().txq_len as usize)
+        self.live(h).map_or(0, |i| {
+            self.slots[i as usize].tcb.as_ref().unwrap().txq_len as usize
+        })
     }
 
     /// FIN after queued data; received data is discarded from now on.
@@ -715,7 +725,7 @@ impl Tcp {
     fn apply(&mut self, idx: u32, out: Outcome, now: Instant) {
         match out {
             Outcome::Keep => {}
-            Outcome::Established => self.announce_accept(idx),
+            Outcome::Established => self.announce_accept(idx, false),
             Outcome::Free => self.free_slot(idx),
             Outcome::TimeWait => {
                 let t = self.slots[idx as usize].tcb.as_ref().unwrap();
@@ -734,7 +744,9 @@ impl Tcp {
         }
     }
 
-    fn announce_accept(&mut self, idx: u32) {
+    /// A passive open completed: listener accounting, and the `Accepted` event unless the
+    /// TCB already emitted it.
+    fn announce_accept(&mut self, idx: u32, push_event: bool) {
         let h = self.handle_of(idx);
         let t = self.slots[idx as usize].tcb.as_mut().unwrap();
         t.f |= tcb::ANNOUNCED;
@@ -744,12 +756,14 @@ impl Tcp {
             l.accept_pending += 1;
         }
         self.stats.accepted += 1;
-        self.events.push_back(Event::Accepted {
-            listener: ListenerId(lid),
-            handle: h,
-            local,
-            peer,
-        });
+        if push_event {
+            self.events.push_back(Event::Accepted {
+                listener: ListenerId(lid),
+                handle: h,
+                local,
+                peer,
+            });
+        }
     }
 
     fn free_slot(&mut self, idx: u32) {

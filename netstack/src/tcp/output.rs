@@ -26,10 +26,10 @@ impl Tcb {
         if self.has(REXMIT_UNA) {
             let len = self.txq_len.min(self.mss as u32);
             let fin = self.fin_in_range(self.snd_una, len);
-            if len > 0 || fin {
-                if !self.send_segment(env, scratch, emit, self.snd_una, len, fin, true) {
-                    return false;
-                }
+            if (len > 0 || fin)
+                && !self.send_segment(env, scratch, emit, self.snd_una, len, fin, true)
+            {
+                return false;
             }
             self.f &= !REXMIT_UNA;
         }
@@ -49,7 +49,9 @@ impl Tcb {
             self.f &= !PROBE;
         }
         if self.has(ACK_NOW) {
-            return self.send_segment(env, scratch, emit, self.snd_nxt, 0, false, false);
+            // SND.MAX, not SND.NXT: during go-back-N the latter may be below the peer's
+            // RCV.NXT, and a pure ACK with an old sequence number would be unacceptable.
+            return self.send_segment(env, scratch, emit, self.snd_max, 0, false, false);
         }
         true
     }
@@ -57,7 +59,10 @@ impl Tcb {
     /// The FIN may go in a segment [seq, seq + len) (it follows the last data byte).
     fn fin_in_range(&self, seq: u32, len: u32) -> bool {
         self.has(FIN_QUEUED)
-            && matches!(self.state, State::FinWait1 | State::Closing | State::LastAck)
+            && matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
             && seq.wrapping_add(len) == self.fin_seq()
     }
 
@@ -112,8 +117,7 @@ impl Tcb {
             if !is_rtx && len < mss && len < avail.min(mss) && self.snd_nxt != self.snd_una {
                 return true; // sender SWS avoidance: wait for the window to open further
             }
-            if !is_rtx && len < mss && !fin && !self.has(NODELAY) && self.snd_nxt != self.snd_una
-            {
+            if !is_rtx && len < mss && !fin && !self.has(NODELAY) && self.snd_nxt != self.snd_una {
                 return true; // Nagle (RFC 9293 §3.7.4)
             }
             if !self.send_segment(env, scratch, emit, self.snd_nxt, len, fin, is_rtx) {
@@ -134,7 +138,11 @@ impl Tcb {
         match &self.sack {
             Some(s) => {
                 let hi = max_seq(s.highest, una);
-                let hi = if gt(hi, self.snd_max) { self.snd_max } else { hi };
+                let hi = if gt(hi, self.snd_max) {
+                    self.snd_max
+                } else {
+                    hi
+                };
                 diff(self.snd_max, hi) + diff(rtx, una) - s.sacked_in(una, rtx).min(diff(rtx, una))
             }
             None => diff(self.snd_max, una),
@@ -202,7 +210,13 @@ impl Tcb {
     /// The header of a segment from this connection: ACK of RCV.NXT, window, timestamps,
     /// SACK blocks (D-SACK first, then the block of the latest arrival).
     pub fn header(&self, cfg: &TcpConfig, now: Instant, seq: u32, flags: F) -> TcpRepr<'static> {
-        let mut r = TcpRepr::new(self.local.port(), self.remote.port(), flags, seq, self.rcv_nxt);
+        let mut r = TcpRepr::new(
+            self.local.port(),
+            self.remote.port(),
+            flags,
+            seq,
+            self.rcv_nxt,
+        );
         let w = self.rcv_window(cfg);
         r.window_len = (w >> self.rcv_wscale).min(65535) as u16;
         if self.has(TS_OK) {
@@ -365,7 +379,7 @@ impl Tcb {
         CtlSeg {
             src: self.local,
             dst: self.remote,
-            repr: self.header(cfg, now, self.snd_nxt, F::ACK),
+            repr: self.header(cfg, now, self.snd_max, F::ACK),
         }
     }
 }

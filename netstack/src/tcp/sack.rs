@@ -137,8 +137,15 @@ mod tests {
         assert_eq!(s.sacked_bytes(), 2500);
         // Sequence wrap.
         let mut w = Scoreboard::default();
-        w.update(u32::MAX - 100, 500, &[Some((u32::MAX - 10, 20)), Some((100, 200))]);
-        assert_eq!(w.next_hole(u32::MAX - 100), Some((u32::MAX - 100, u32::MAX - 10)));
+        w.update(
+            u32::MAX - 100,
+            500,
+            &[Some((u32::MAX - 10, 20)), Some((100, 200))],
+        );
+        assert_eq!(
+            w.next_hole(u32::MAX - 100),
+            Some((u32::MAX - 100, u32::MAX - 10))
+        );
         assert_eq!(w.next_hole(20), Some((20, 100)));
     }
 }

@@ -98,6 +98,9 @@ mod tests {
         assert_eq!(mss_index(1000), (0, 536));
         let ts = encode_ts_options(0x1234_5678, Some(7), true);
         assert_eq!(decode_ts_options(ts), (Some(7), true));
-        assert_eq!(decode_ts_options(encode_ts_options(9, None, false)), (None, false));
+        assert_eq!(
+            decode_ts_options(encode_ts_options(9, None, false)),
+            (None, false)
+        );
     }
 }

@@ -11,7 +11,7 @@ use bytes::{Buf, Bytes};
 use super::congestion::Cc;
 use super::reassembly::Reassembly;
 use super::sack::Scoreboard;
-use super::seq::{diff, lt};
+use super::seq::diff;
 use super::timewait::TwEntry;
 use super::{
     ChallengeLimit, CtlSeg, Event, Handle, TcpConfig, TcpError, TcpStats, NO_LISTENER, TIMER_KINDS,
@@ -368,7 +368,8 @@ impl Tcb {
     pub fn schedule(&mut self, env: &mut Env<'_>) {
         if self.f & IN_READY == 0 {
             self.f |= IN_READY;
-            env.ready.push_back((env.handle.index, env.handle.generation));
+            env.ready
+                .push_back((env.handle.index, env.handle.generation));
         }
     }
 
@@ -524,7 +525,9 @@ impl Tcb {
         match self.state {
             // Nothing sent yet that matters: just go.
             State::SynSent => return Outcome::Free,
-            State::SynReceived | State::Established => self.state = State::FinWait1,
+            // SYN-RECEIVED: the FIN follows once established (RFC 9293 §3.10.4).
+            State::SynReceived => {}
+            State::Established => self.state = State::FinWait1,
             State::CloseWait => self.state = State::LastAck,
             _ => {
                 if discard && self.state == State::FinWait2 {
@@ -551,7 +554,7 @@ impl Tcb {
             self.local.port(),
             self.remote.port(),
             crate::wire::TcpFlags::RST | crate::wire::TcpFlags::ACK,
-            self.snd_nxt,
+            self.snd_max,
             self.rcv_nxt,
         );
         repr.window_len = 0;
@@ -607,7 +610,7 @@ impl Tcb {
 
     pub fn time_wait_entry(&self, expires: Instant) -> TwEntry {
         TwEntry {
-            snd_nxt: self.snd_nxt,
+            snd_nxt: self.snd_max,
             rcv_nxt: self.rcv_nxt,
             ts_recent: self.has(TS_OK).then_some(self.ts_recent),
             ts_offset: self.ts_offset,
