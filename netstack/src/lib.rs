@@ -7,12 +7,17 @@
 //! - [`wire`]: packet views and representations for the user-space stack.
 
 pub mod app;
+pub mod buf;
 pub mod config;
+pub mod dev;
+pub mod ip;
 mod kernel;
 pub mod rss;
 pub mod runtime;
 pub mod tcp;
 pub mod time;
+pub mod udp;
+pub mod user;
 pub mod wire;
 
 pub use app::{Accepted, Conn, Cx, Service};

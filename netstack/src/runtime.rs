@@ -64,7 +64,7 @@ pub(crate) struct Mailbox<M> {
 }
 
 impl<M> Mailbox<M> {
-    fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         let wake = eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?;
         Ok(Mailbox {
             queue: SegQueue::new(),
@@ -160,6 +160,21 @@ where
 }
 
 impl<M: Send + 'static> Runtime<M> {
+    /// A handle on workers started by another transport (the user-space stack).
+    pub(crate) fn from_parts(
+        mailboxes: Arc<Vec<Mailbox<M>>>,
+        threads: Vec<JoinHandle<()>>,
+        listen: Vec<Listen>,
+        bound: Vec<SocketAddr>,
+    ) -> Self {
+        Runtime {
+            mailboxes,
+            threads,
+            listen,
+            bound,
+        }
+    }
+
     pub fn workers(&self) -> usize {
         self.mailboxes.len()
     }

@@ -238,6 +238,19 @@ impl Tcb {
         r
     }
 
+    /// `mss` already leaves room for the timestamp option every segment carries; SACK blocks
+    /// come on top, so a full data segment carries only the blocks that still fit the MTU
+    /// (the pure ACKs that follow report the rest).
+    fn fit_sack_blocks(&self, repr: &mut TcpRepr<'_>, len: u32) {
+        let timestamps = if repr.timestamp.is_some() { 12 } else { 0 };
+        let budget = 20 + timestamps + self.mss as usize;
+        let mut kept = repr.sack_ranges.iter().filter(|r| r.is_some()).count();
+        while kept > 0 && repr.header_len() + len as usize > budget {
+            kept -= 1;
+            repr.sack_ranges[kept] = None;
+        }
+    }
+
     /// Builds and emits one segment [seq, seq + len) (+FIN); commits the ACK state.
     #[allow(clippy::too_many_arguments)]
     fn send_segment<E>(
@@ -260,7 +273,8 @@ impl Tcb {
         if len > 0 && seq.wrapping_add(len) == self.fin_seq() {
             flags |= F::PSH;
         }
-        let repr = self.header(env.cfg, env.now, seq, flags);
+        let mut repr = self.header(env.cfg, env.now, seq, flags);
+        self.fit_sack_blocks(&mut repr, len);
         scratch.clear();
         if len > 0 {
             self.collect(diff(seq, self.snd_una) as usize, len as usize, scratch);

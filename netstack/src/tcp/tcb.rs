@@ -337,8 +337,8 @@ impl Tcb {
     /// Applies the options of the peer's SYN or SYN-ACK.
     pub fn negotiate(&mut self, cfg: &TcpConfig, syn: &crate::wire::TcpRepr<'_>, now: Instant) {
         let peer_mss = syn.max_seg_size.unwrap_or(DEFAULT_MSS).max(64);
-        self.mss = peer_mss.min(cfg.mss);
-        self.rcv_mss = self.mss;
+        let negotiated = peer_mss.min(cfg.mss);
+        self.rcv_mss = negotiated;
         if let Some(ws) = syn.window_scale {
             self.f |= WS_OK;
             self.snd_wscale = ws;
@@ -352,6 +352,10 @@ impl Tcb {
             self.ts_recent = ts.tsval;
             self.ts_recent_ms = now.total_millis();
         }
+        // The MSS option counts payload without options; every segment of a connection with
+        // timestamps carries 12 option bytes, so they come off the payload (Linux: mss_cache).
+        let timestamps = if self.has(TS_OK) { 12 } else { 0 };
+        self.mss = negotiated.saturating_sub(timestamps).max(64);
         self.cc = Cc::new(cfg.congestion, self.mss as u32);
     }
 

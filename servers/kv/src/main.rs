@@ -1,11 +1,6 @@
 //! fs-kv: a Redis 7.0-compatible key-value server on FerroStack's per-core runtime.
 
-mod cmd;
-mod evict;
-mod resp;
-mod server;
-mod service;
-mod store;
+use fs_kv::{cmd, evict, service};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -18,17 +13,10 @@ use netstack::config::{NumberOrText, RuntimeConfig, Source};
 use netstack::runtime::{self, Listen, Workers};
 use serde::Deserialize;
 
-use crate::server::{Config, Policy, Server};
+use fs_kv::server::{Config, Policy, Server};
 
 #[global_allocator]
 static ALLOC: evict::Counting = evict::Counting;
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 #[derive(clap::Parser, Debug)]
 #[command(
@@ -215,6 +203,14 @@ fn main() {
     }
     if !rt.finished() {
         rt.stop();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !rt.finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if !rt.finished() {
+            eprintln!("fs-kv: workers did not stop, exiting");
+            std::process::exit(1);
+        }
     }
     rt.join();
     eprintln!("fs-kv: bye");

@@ -75,7 +75,7 @@ impl Parser {
     fn header(&mut self, buf: &[u8], authed: bool) -> Result<Option<usize>, &'static str> {
         let Some(nl) = memchr::memchr(b'\r', buf) else {
             return if buf.len() > MAX_INLINE {
-                Err("Protocol error: too big mbulk count string")
+                Err("ERR Protocol error: too big mbulk count string")
             } else {
                 Ok(None)
             };
@@ -85,9 +85,9 @@ impl Parser {
         }
         let n = parse_len(&buf[1..nl])
             .filter(|&n| n <= i32::MAX as i64)
-            .ok_or("Protocol error: invalid multibulk length")?;
+            .ok_or("ERR Protocol error: invalid multibulk length")?;
         if !authed && n > UNAUTH_MAX_ARGS as i64 {
-            return Err("Protocol error: unauthenticated multibulk length");
+            return Err("ERR Protocol error: unauthenticated multibulk length");
         }
         self.pos = nl + 2;
         Ok(Some(n.max(0) as usize))
@@ -104,16 +104,16 @@ impl Parser {
         }
         let Some(cr) = memchr::memchr(b'\r', rest) else {
             return if rest.len() > MAX_INLINE {
-                Err("Protocol error: too big bulk count string")
+                Err("ERR Protocol error: too big bulk count string")
             } else {
                 Ok(false)
             };
         };
         let len = parse_len(&rest[1..cr])
             .filter(|&n| n >= 0 && n as u64 <= MAX_BULK)
-            .ok_or("Protocol error: invalid bulk length")? as usize;
+            .ok_or("ERR Protocol error: invalid bulk length")? as usize;
         if !authed && len as u64 > UNAUTH_MAX_BULK {
-            return Err("Protocol error: unauthenticated bulk length");
+            return Err("ERR Protocol error: unauthenticated bulk length");
         }
         let start = cr + 2;
         if rest.len() < start + len + 2 {
@@ -129,7 +129,7 @@ impl Parser {
     fn inline(&mut self, buf: &[u8]) -> Parsed {
         let Some(nl) = memchr::memchr(b'\n', buf) else {
             return if buf.len() > MAX_INLINE {
-                Parsed::Error("Protocol error: too big inline request")
+                Parsed::Error("ERR Protocol error: too big inline request")
             } else {
                 Parsed::Incomplete
             };
@@ -139,7 +139,7 @@ impl Parser {
         self.inline.clear();
         self.is_inline = true;
         if split_args(line, &mut self.inline, &mut self.args).is_err() {
-            return Parsed::Error("Protocol error: unbalanced quotes in request");
+            return Parsed::Error("ERR Protocol error: unbalanced quotes in request");
         }
         if self.args.is_empty() {
             Parsed::Empty(nl + 1)
@@ -154,7 +154,7 @@ fn expected_dollar(got: u8) -> &'static str {
     static MSGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let msgs = MSGS.get_or_init(|| {
         (0..=255u8)
-            .map(|b| format!("Protocol error: expected '$', got '{}'", b as char))
+            .map(|b| format!("ERR Protocol error: expected '$', got '{}'", b as char))
             .collect()
     });
     msgs[got as usize].as_str()
@@ -549,23 +549,23 @@ mod tests {
         assert!(matches!(p.parse(b"set \"x\r\n", true), Parsed::Error(_)));
         assert_eq!(
             p.parse(b"*2\r\n$-5\r\n", true),
-            Parsed::Error("Protocol error: invalid bulk length")
+            Parsed::Error("ERR Protocol error: invalid bulk length")
         );
         assert_eq!(
             p.parse(b"*1\r\n$999999999999\r\n", true),
-            Parsed::Error("Protocol error: invalid bulk length")
+            Parsed::Error("ERR Protocol error: invalid bulk length")
         );
         assert_eq!(
             p.parse(b"*1\r\n:1\r\n", true),
-            Parsed::Error("Protocol error: expected '$', got ':'")
+            Parsed::Error("ERR Protocol error: expected '$', got ':'")
         );
         assert_eq!(
             p.parse(b"*x\r\n", true),
-            Parsed::Error("Protocol error: invalid multibulk length")
+            Parsed::Error("ERR Protocol error: invalid multibulk length")
         );
         assert_eq!(
             p.parse(b"*100\r\n", false),
-            Parsed::Error("Protocol error: unauthenticated multibulk length")
+            Parsed::Error("ERR Protocol error: unauthenticated multibulk length")
         );
     }
 

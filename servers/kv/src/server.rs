@@ -40,15 +40,16 @@ pub enum Policy {
 }
 
 impl Policy {
+    /// In the order Redis lists them in its error message.
     pub const ALL: [(Policy, &'static str); 8] = [
-        (Policy::NoEviction, "noeviction"),
-        (Policy::AllkeysLru, "allkeys-lru"),
         (Policy::VolatileLru, "volatile-lru"),
-        (Policy::AllkeysLfu, "allkeys-lfu"),
         (Policy::VolatileLfu, "volatile-lfu"),
-        (Policy::AllkeysRandom, "allkeys-random"),
         (Policy::VolatileRandom, "volatile-random"),
         (Policy::VolatileTtl, "volatile-ttl"),
+        (Policy::AllkeysLru, "allkeys-lru"),
+        (Policy::AllkeysLfu, "allkeys-lfu"),
+        (Policy::AllkeysRandom, "allkeys-random"),
+        (Policy::NoEviction, "noeviction"),
     ];
 
     pub fn parse(s: &str) -> Option<Policy> {

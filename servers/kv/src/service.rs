@@ -95,6 +95,7 @@ impl Kv {
                     let frame = &buf[off..off + n];
                     run_frame(srv, *worker, fx, slot, frame, now);
                     off += n;
+                    slot.cl.close_after |= std::mem::take(&mut fx.close);
                     apply_block(srv, cx, slot, fx, now);
                     if slot.out.len() > OUT_HIGH {
                         flush(srv, cx, slot);
@@ -180,6 +181,7 @@ impl Kv {
         };
         cmd::execute(&mut ctx, &mut slot.out, &argv);
         slot.cl.db = saved_db;
+        slot.cl.close_after |= std::mem::take(&mut fx.close);
         apply_block(srv, cx, slot, fx, now);
         slot.cl.resume_deadline = None;
         self.process(cx, conn, &[]);

@@ -87,6 +87,8 @@ impl ZSet {
     }
 }
 
+/// Aggregates are boxed so that a string entry (the common case) stays small.
+#[allow(clippy::box_collection)]
 #[derive(Clone)]
 pub enum Value {
     Str(Bytes),
@@ -247,7 +249,7 @@ impl<'g> Keys<'g> {
     pub fn new(guards: &'g mut Guards<'_>, db: usize, now: u64, store: &'g Store) -> Keys<'g> {
         let shards = match guards {
             Guards::None => KeyShards::None,
-            Guards::One(i, g) => KeyShards::One(*i, &mut **g),
+            Guards::One(i, g) => KeyShards::One(*i, g),
             Guards::Many(v) => KeyShards::Many(v.iter_mut().map(|(i, g)| (*i, &mut **g)).collect()),
         };
         let lfu = store.lfu.load(Ordering::Relaxed);
@@ -560,12 +562,10 @@ pub fn glob(p: &[u8], s: &[u8]) -> bool {
                         }
                     }
                 }
-                b'\\' if pi + 1 < p.len() => {
-                    if p[pi + 1] == s[si] {
-                        pi += 2;
-                        si += 1;
-                        continue;
-                    }
+                b'\\' if pi + 1 < p.len() && p[pi + 1] == s[si] => {
+                    pi += 2;
+                    si += 1;
+                    continue;
                 }
                 c if c == s[si] => {
                     pi += 1;

@@ -60,7 +60,8 @@ fn passive_handshake_negotiates_options() {
     };
     assert_eq!(h.tcp.state_name(handle), Some("ESTABLISHED"));
     let t = h.tcb(handle);
-    assert_eq!((t.snd_wscale, t.rcv_wscale, t.mss), (7, 7, 1460));
+    // MSS 1460 less the 12 timestamp option bytes every segment carries, as Linux sends.
+    assert_eq!((t.snd_wscale, t.rcv_wscale, t.mss), (7, 7, 1448));
     assert_eq!(t.snd_wnd, 502 << 7);
     assert!(t.has(tcb::SACK_OK) && t.has(tcb::TS_OK));
 }
@@ -491,7 +492,8 @@ fn syn_cookies_when_syn_queue_overflows() {
         e => panic!("{e:?}"),
     };
     let t = h.tcb(c);
-    assert_eq!((t.mss, t.snd_wscale, t.snd_wnd), (1440, 7, 100 << 7));
+    // The cookie's MSS (1440) less the timestamp option.
+    assert_eq!((t.mss, t.snd_wscale, t.snd_wnd), (1428, 7, 100 << 7));
     assert!(t.has(tcb::SACK_OK) && t.has(tcb::TS_OK));
     // A forged ACK gets a RST.
     let mut bogus = seg(F::ACK, 5, 0x1234_5678);

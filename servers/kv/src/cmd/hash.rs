@@ -61,7 +61,7 @@ pub fn hremove(h: &mut Hash, f: &[u8]) -> bool {
 }
 
 fn hset_common(k: &mut Keys, out: &mut Out, a: &[&[u8]], name: &str) -> Option<i64> {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         arity_err(out, name);
         return None;
     }

@@ -248,11 +248,8 @@ pub fn execute(c: &mut Ctx, out: &mut Out, argv: &[&[u8]]) {
         reject(c, idx);
         return out.err(E_OOM);
     }
-    if c.cl.multi.is_some() && cmd.flags & NOQUEUE == 0 {
-        c.cl.multi
-            .as_mut()
-            .expect("in multi")
-            .push(argv.iter().map(|a| bytes(a)).collect());
+    if let Some(queue) = c.cl.multi.as_mut().filter(|_| cmd.flags & NOQUEUE == 0) {
+        queue.push(argv.iter().map(|a| bytes(a)).collect());
         return out.raw(b"+QUEUED\r\n");
     }
     c.cl.last_cmd = cmd.name;

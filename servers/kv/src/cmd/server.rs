@@ -212,8 +212,7 @@ fn valid_name(n: &[u8]) -> bool {
 
 /// Publishes this client's name/db/protocol to the shared client list.
 fn sync_info(c: &mut Ctx) {
-    let (name, db, resp) = (c.cl.name.clone(), c.cl.db, if c.cl.authed { 0 } else { 0 });
-    let _ = resp;
+    let (name, db) = (c.cl.name.clone(), c.cl.db);
     c.srv.update_client(c.cl.id, |i| {
         i.name = name;
         i.db = db;
@@ -346,7 +345,7 @@ fn client_kill(c: &mut Ctx, out: &mut Out, a: &[&[u8]]) {
             None => out.err("ERR No such client"),
         };
     }
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return out.err(E_SYNTAX);
     }
     for p in a.chunks(2) {
@@ -747,7 +746,7 @@ fn config(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
                 out.bulk_str(v);
             }
         }
-        b"set" if a.len() >= 4 && a.len() % 2 == 0 => {
+        b"set" if a.len() >= 4 && a.len().is_multiple_of(2) => {
             for p in a[2..].chunks(2) {
                 let key = String::from_utf8_lossy(p[0]).to_ascii_lowercase();
                 let val = String::from_utf8_lossy(p[1]).into_owned();
@@ -1056,6 +1055,10 @@ fn info(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         }
     }
     drop(shards);
+    let (channels, patterns) = {
+        let ps = lock(&srv.pubsub);
+        (ps.channels.len(), ps.patterns.len())
+    };
     let calls: u64 = srv
         .cmdstats
         .iter()

@@ -103,7 +103,7 @@ fn parse_set(c: &Ctx, out: &mut Out, a: &[&[u8]], name: &str) -> Option<SetOpts>
             && !has_exp
             && next.is_some()
         {
-            let v = int(out, next.expect("checked"))?;
+            let v = int(out, next.copied().unwrap_or_default())?;
             let unit_ms = eq(opt, "px") || eq(opt, "pxat");
             let abs = eq(opt, "exat") || eq(opt, "pxat");
             let Some(at) = expire_at(c.now, v, unit_ms, abs) else {
@@ -199,7 +199,7 @@ fn mget(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn mset(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return arity_err(out, "mset");
     }
     for p in a[1..].chunks(2) {
@@ -209,7 +209,7 @@ fn mset(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn msetnx(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return arity_err(out, "msetnx");
     }
     if a[1..].chunks(2).any(|p| k.exists(p[0])) {

@@ -183,13 +183,13 @@ fn zadd(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         i += 1;
     }
     let pairs = &a[i..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return out.err(E_SYNTAX);
     }
     if nx && xx {
         return out.err("ERR XX and NX options at the same time are not compatible");
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return out.err("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if incr && pairs.len() > 2 {
@@ -236,6 +236,7 @@ fn zadd(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         last = Some(new);
     }
     after_removal(k, a[1]);
+    k.ready(a[1]);
     if incr {
         return match last {
             Some(s) => out.double(s),
@@ -257,6 +258,7 @@ fn zincrby(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     }
     z.insert(bytes(a[3]), new);
     k.modified(a[1]);
+    k.ready(a[1]);
     out.double(new)
 }
 
