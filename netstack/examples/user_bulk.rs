@@ -25,7 +25,14 @@ fn stack(dev: MemoryWire, last: u8, tcp: TcpConfig) -> Stack<MemoryWire> {
         gateway: None,
         mtu: 1500,
     };
-    Stack::new(dev, iface, tcp, Pool::with_capacity(8192), Instant::ZERO, [last; 16])
+    Stack::new(
+        dev,
+        iface,
+        tcp,
+        Pool::with_capacity(8192),
+        Instant::ZERO,
+        [last; 16],
+    )
 }
 
 fn main() {
@@ -47,11 +54,19 @@ fn main() {
     let mut now = Instant::from_millis(1);
     let h = client
         .tcp
-        .connect(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 0), local, now)
+        .connect(
+            SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 0),
+            local,
+            now,
+        )
         .unwrap();
 
     // 1 MiB of payload, sent as 64 KiB slices over and over (referenced, never copied).
-    let chunk = Bytes::from((0..1u32 << 20).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let chunk = Bytes::from(
+        (0..1u32 << 20)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
     let (mut sent, mut received) = (0usize, 0usize);
     let mut off = 0usize;
     let mut started = None;

@@ -108,11 +108,16 @@ fn redis_cli_talks_to_kv_on_the_user_stack() {
     assert_eq!(cli(stack, &["GET", "missing"]), "");
     assert_eq!(cli(stack, &["INCR", "n"]), "1");
     assert_eq!(cli(stack, &["INCRBY", "n", "41"]), "42");
-    assert_eq!(cli(stack, &["INCR", "greeting"]), "ERR value is not an integer or out of range");
+    assert_eq!(
+        cli(stack, &["INCR", "greeting"]),
+        "ERR value is not an integer or out of range"
+    );
     assert_eq!(cli(stack, &["LPUSH", "l", "a", "b", "c"]), "3");
     assert_eq!(cli(stack, &["LRANGE", "l", "0", "-1"]), "c\nb\na");
     // A value larger than one segment, sent and read back through the stack.
-    let big: String = (0..20_000u32).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let big: String = (0..20_000u32)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
     assert_eq!(cli(stack, &["SET", "big", &big]), "OK");
     assert_eq!(cli(stack, &["GET", "big"]), big);
     assert_eq!(cli(stack, &["STRLEN", "big"]), "20000");
