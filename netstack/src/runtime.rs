@@ -305,7 +305,7 @@ pub fn allowed_cpus() -> Vec<usize> {
     }
 }
 
-fn pin_to(cpu: Option<usize>) {
+pub(crate) fn pin_to(cpu: Option<usize>) {
     use rustix::thread::{sched_setaffinity, CpuSet};
     if let Some(cpu) = cpu {
         let mut set = CpuSet::new();

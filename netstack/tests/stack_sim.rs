@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use netstack::buf::Pool;
-use netstack::dev::{Device, Fault, FaultConfig, MemoryWire};
+use netstack::dev::{Fault, FaultConfig, MemoryWire};
 use netstack::ip::IfaceConfig;
 use netstack::tcp::{Event, Handle, TcpConfig};
 use netstack::time::Instant;

@@ -62,6 +62,12 @@ impl Tap {
             .collect()
     }
 
+    /// Opens one more queue of the multi-queue TAP interface `name` (creating it if needed),
+    /// receiving into buffers from `pool`: one call per worker, each with its own pool.
+    pub fn open_queue(name: &str, pool: Pool) -> io::Result<Tap> {
+        Tap::open_one(name, IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE, pool)
+    }
+
     fn open_one(name: &str, flags: i16, pool: Pool) -> io::Result<Tap> {
         if name.len() >= libc::IFNAMSIZ || name.is_empty() {
             return Err(io::Error::new(

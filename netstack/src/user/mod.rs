@@ -13,16 +13,21 @@
 //! - One timer per connection; `post` between workers through the runtime's mailboxes; a
 //!   graceful stop stops listening and exits when the last connection is gone.
 //!
-//! The loop ([`start`]) is single-worker over a device with an fd (TAP): it blocks in
-//! `epoll_wait` on the device fd and the mailbox eventfd until the next timer, so an idle
-//! server uses no CPU.
+//! The loop blocks in `epoll_wait` on the device fd, the mailbox eventfd (and the steering
+//! eventfd) until the next timer, so an idle server uses no CPU. [`start`] runs one worker over
+//! a single-queue TAP device; [`start_workers`] runs one pinned worker per queue of a
+//! multi-queue TAP device, each with its own stack, buffer pool and service, and steers
+//! frames between them in software ([`steer`]: flows by a symmetric Toeplitz hash of the
+//! 4-tuple, ARP replicated to every worker).
 
 pub mod config;
 mod stack;
+pub mod steer;
 #[cfg(test)]
 mod tests;
 
 pub use stack::{emit_tcp, with_slices, Stack, StackStats};
+pub use steer::{Steered, Steering};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -30,6 +35,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -40,7 +46,7 @@ use crate::app::{Accepted, Conn, Cx, Service};
 use crate::buf::Pool;
 use crate::dev::{Device, Fault, FaultConfig, Pcap, Tap};
 use crate::ip::IfaceConfig;
-use crate::runtime::{Envelope, Listen, Mailbox, Runtime};
+use crate::runtime::{allowed_cpus, pin_to, Envelope, Listen, Mailbox, Runtime};
 use crate::tcp::{Event, Handle, ListenerId, TcpConfig, TcpError};
 use crate::time::{Clock, Instant, MonotonicClock};
 
@@ -130,6 +136,125 @@ where
     ))
 }
 
+/// Opens worker `index`'s device: its own queue of the multi-queue TAP interface behind the
+/// shared `steering`, optionally wrapped in fault injection and capture (one pcap file per
+/// worker: `PATH.N` when there are several).
+pub fn open_worker_device(
+    cfg: &UserConfig,
+    pool: &Pool,
+    steering: &Arc<Steering>,
+    index: usize,
+) -> io::Result<BoxDevice> {
+    let mut tap = Tap::open_queue(&cfg.interface, pool.clone())?;
+    tap.set_mtu(cfg.iface.mtu);
+    let mut dev: BoxDevice = Box::new(Steered::new(tap, steering.clone(), index));
+    if let Some(f) = &cfg.fault {
+        dev = Box::new(Fault::new(dev, f.clone()));
+    }
+    if let Some(path) = &cfg.pcap {
+        let path = if steering.workers() > 1 {
+            let mut p = path.clone().into_os_string();
+            p.push(format!(".{index}"));
+            p.into()
+        } else {
+            path.clone()
+        };
+        dev = Box::new(Pcap::create(dev, &path)?);
+    }
+    Ok(dev)
+}
+
+/// Starts `workers` threads, each pinned to an allowed CPU and running `make(index)` on its
+/// own user-space stack over its own queue of the multi-queue TAP interface (created with
+/// `IFF_MULTI_QUEUE` if missing), listening on `listen` (0.0.0.0 means the interface's
+/// address) in every worker. Frames are steered to the worker owning their flow (see
+/// [`steer`]). Devices are opened and listeners set up here, so errors surface before any
+/// thread starts. A graceful stop ([`Runtime::quit`]) ends every worker once all of them have
+/// no connection left (a worker keeps steering frames for the others until then).
+pub fn start_workers<S, F>(
+    cfg: UserConfig,
+    workers: usize,
+    listen: &[Listen],
+    make: F,
+) -> io::Result<Runtime<S::Msg>>
+where
+    S: Service,
+    F: Fn(usize) -> S + Send + Sync + 'static,
+{
+    let n = workers.max(1);
+    let steering = Arc::new(Steering::new(n)?);
+    let mailboxes: Arc<Vec<Mailbox<S::Msg>>> =
+        Arc::new((0..n).map(|_| Mailbox::new()).collect::<io::Result<_>>()?);
+    let draining = Arc::new(AtomicUsize::new(n));
+    let secret = random_secret();
+    let clock = MonotonicClock::new();
+    let mut glues = Vec::with_capacity(n);
+    let mut bound = Vec::new();
+    for index in 0..n {
+        let pool = Pool::with_capacity(cfg.buffers.max(64));
+        let device = open_worker_device(&cfg, &pool, &steering, index)?;
+        let stack = Stack::new(
+            device,
+            cfg.iface.clone(),
+            cfg.tcp.clone(),
+            pool,
+            clock.now(),
+            secret,
+        );
+        let mut glue = Glue::with_mailboxes(stack, mailboxes.clone(), clock);
+        glue.index = index;
+        glue.steering = Some(steering.clone());
+        glue.draining = Some(draining.clone());
+        for l in listen {
+            let addr = glue.listen(l)?;
+            if index == 0 {
+                bound.push(SocketAddr::V4(addr));
+            }
+        }
+        glues.push(glue);
+    }
+    let cpus = allowed_cpus();
+    let make = Arc::new(make);
+    let mut threads = Vec::with_capacity(n);
+    for (index, mut glue) in glues.into_iter().enumerate() {
+        let cpu = (!cpus.is_empty()).then(|| cpus[index % cpus.len()]);
+        let make = make.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("user-worker-{index}"))
+            .spawn(move || {
+                pin_to(cpu);
+                let service = make(index);
+                if let Err(e) = run(&mut glue, service) {
+                    eprintln!("user worker {index}: {e}");
+                }
+                // A worker that ends for any reason no longer holds a graceful stop back.
+                leave_drain(&mut glue);
+                if n > 1 {
+                    let c = glue.steering.as_ref().map(|s| s.counters(index));
+                    let get = |f: fn(&steer::SteerCounters) -> &std::sync::atomic::AtomicU64| {
+                        c.map_or(0, |c| f(c).load(Ordering::Relaxed))
+                    };
+                    eprintln!(
+                        "user worker {index}: accepted {} connections; steered {} frames out, \
+                         {} in, {} ARP copies, {} ring drops",
+                        glue.stack.tcp.stats().accepted,
+                        get(|c| &c.forwarded),
+                        get(|c| &c.received),
+                        get(|c| &c.replicated),
+                        get(|c| &c.ring_full),
+                    );
+                }
+            })?;
+        threads.push(thread);
+    }
+    Ok(Runtime::from_parts(
+        mailboxes,
+        threads,
+        listen.to_vec(),
+        bound,
+    ))
+}
+
 /// Per-connection glue state (the engine owns the TCB).
 struct Slot {
     generation: u32,
@@ -163,6 +288,13 @@ pub struct Glue<M: Send + 'static> {
     wall: SystemTime,
     stopping: bool,
     exit: bool,
+    /// This worker's number.
+    index: usize,
+    /// Software steering shared with the other workers of a multi-queue device.
+    steering: Option<Arc<Steering>>,
+    /// Workers that have not finished a graceful stop yet (shared); `drained`: this one has.
+    draining: Option<Arc<AtomicUsize>>,
+    drained: bool,
 }
 
 fn conn_of(h: Handle) -> Conn {
@@ -208,6 +340,10 @@ impl<M: Send + 'static> Glue<M> {
             wall: SystemTime::now(),
             stopping: false,
             exit: false,
+            index: 0,
+            steering: None,
+            draining: None,
+            drained: false,
         }
     }
 
@@ -331,7 +467,7 @@ impl<M: Send + 'static> Cx for Glue<M> {
     }
 
     fn worker(&self) -> usize {
-        0
+        self.index
     }
 
     fn workers(&self) -> usize {
@@ -407,7 +543,7 @@ impl<M: Send + 'static> Cx for Glue<M> {
     }
 
     fn post(&mut self, worker: usize, msg: M) {
-        if worker == 0 {
+        if worker == self.index {
             self.local.push_back(msg);
         } else if let Some(m) = self.mailboxes.get(worker) {
             m.push(Envelope::App(msg));
@@ -421,6 +557,7 @@ impl<M: Send + 'static> Cx for Glue<M> {
 
 const TOKEN_DEVICE: u64 = 1;
 const TOKEN_WAKE: u64 = 2;
+const TOKEN_STEER: u64 = 3;
 
 /// Runs the loop until told to stop (or a graceful stop finished).
 pub fn run<S: Service>(glue: &mut Glue<S::Msg>, mut service: S) -> io::Result<()> {
@@ -429,12 +566,22 @@ pub fn run<S: Service>(glue: &mut Glue<S::Msg>, mut service: S) -> io::Result<()
         epoll::add(&ep, fd, EventData::new_u64(TOKEN_DEVICE), EventFlags::IN)?;
     }
     let mailboxes = glue.mailboxes.clone();
+    let me = glue.index;
     epoll::add(
         &ep,
-        mailboxes[0].wake.as_fd(),
+        mailboxes[me].wake.as_fd(),
         EventData::new_u64(TOKEN_WAKE),
         EventFlags::IN | EventFlags::ET,
     )?;
+    if let Some(s) = glue.steering.clone() {
+        // Frames steered here are drained by the device's receive; the event only wakes us.
+        epoll::add(
+            &ep,
+            s.wake_fd(me),
+            EventData::new_u64(TOKEN_STEER),
+            EventFlags::IN | EventFlags::ET,
+        )?;
+    }
     let mut events: Vec<epoll::Event> = Vec::with_capacity(8);
     let mut tick_at: Option<std::time::Instant> = None;
     let mut timeout = Some(Duration::ZERO);
@@ -453,7 +600,7 @@ pub fn run<S: Service>(glue: &mut Glue<S::Msg>, mut service: S) -> io::Result<()
             Err(e) => return Err(e.into()),
         }
         if events.iter().any(|e| e.data.u64() == TOKEN_WAKE) {
-            mailboxes[0].drain(|m| match m {
+            mailboxes[me].drain(|m| match m {
                 Envelope::App(m) => glue.local.push_back(m),
                 Envelope::Stop => glue.exit = true,
                 Envelope::Quit => begin_quit(glue, &mut service),
@@ -487,7 +634,7 @@ pub fn turn<S: Service>(
     deliver_closed(glue, service);
     glue.stack.transmit(now);
     if glue.stopping && glue.live == 0 {
-        glue.exit = true;
+        finish_drain(glue);
     }
     tick
 }
@@ -512,6 +659,35 @@ fn next_timeout<M: Send + 'static>(
     let next = [stack, app].into_iter().flatten().min()?;
     // Whole milliseconds, rounded up: never wake just before a deadline and spin.
     Some(Duration::from_millis(next.as_micros().div_ceil(1000) as u64))
+}
+
+/// A graceful stop ends a worker once it has no connection left; with steering, once no
+/// worker has any (until then it keeps receiving and steering frames for the others). The
+/// last worker to drain wakes the rest.
+fn finish_drain<M: Send + 'static>(glue: &mut Glue<M>) {
+    let Some(draining) = glue.draining.clone() else {
+        glue.exit = true;
+        return;
+    };
+    leave_drain(glue);
+    if draining.load(Ordering::Acquire) == 0 {
+        glue.exit = true;
+    }
+}
+
+/// Counts this worker as drained (once); the last one wakes every worker.
+fn leave_drain<M: Send + 'static>(glue: &mut Glue<M>) {
+    let Some(draining) = &glue.draining else {
+        return;
+    };
+    if !glue.drained {
+        glue.drained = true;
+        if draining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(s) = &glue.steering {
+                (0..s.workers()).for_each(|w| s.notify(w));
+            }
+        }
+    }
 }
 
 fn begin_quit<S: Service>(glue: &mut Glue<S::Msg>, service: &mut S) {

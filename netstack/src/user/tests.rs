@@ -515,3 +515,183 @@ fn zero_copy_over_the_memory_wire() {
         now.total_micros() as f64 / 1000.0
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Multi-queue TAP with software steering
+
+/// Two worker stacks on two queues of one multi-queue TAP device, driven by hand: active opens
+/// from each worker to a kernel listener use [`Steering::source_port`], so the kernel's
+/// answers (whichever queue they arrive on) are steered back to the opening worker and every
+/// connection completes there, and the other worker never sees an event for it.
+#[test]
+fn tap_active_opens_are_steered_back_to_the_opening_worker() {
+    let Some(net) = TapNet::new("tap_active_opens_are_steered_back_to_the_opening_worker") else {
+        return;
+    };
+    let cfg = net.config();
+    let steering = Arc::new(Steering::new(2).unwrap());
+    let clock = MonotonicClock::new();
+    let mut stacks: Vec<Stack<BoxDevice>> = (0..2)
+        .map(|i| {
+            let pool = Pool::with_capacity(cfg.buffers);
+            let dev = open_worker_device(&cfg, &pool, &steering, i).expect("open tap queue");
+            Stack::new(
+                dev,
+                cfg.iface.clone(),
+                cfg.tcp.clone(),
+                pool,
+                clock.now(),
+                random_secret(),
+            )
+        })
+        .collect();
+    net.up();
+    let listener = std::net::TcpListener::bind((net.kernel, 0)).expect("kernel listener");
+    let remote = match listener.local_addr().unwrap() {
+        SocketAddr::V4(a) => a,
+        SocketAddr::V6(_) => unreachable!(),
+    };
+    let per_worker = 6;
+    let accepter = std::thread::spawn(move || {
+        let mut ports = Vec::new();
+        for _ in 0..2 * per_worker {
+            let (mut s, peer) = listener.accept().expect("accept");
+            s.write_all(b"hello from the kernel").unwrap();
+            ports.push(peer.port());
+        }
+        ports
+    });
+
+    // (worker, handle, connected, got data)
+    let mut conns = Vec::new();
+    let mut used = Vec::new();
+    for k in 0..per_worker {
+        for (w, stack) in stacks.iter_mut().enumerate() {
+            let start = 49152 + (k as u16) * 1237 + w as u16 * 4099;
+            let port = steering
+                .source_port(w, net.stack, remote, start, |p| !used.contains(&p))
+                .expect("a steered port");
+            used.push(port);
+            let h = stack
+                .tcp
+                .connect(SocketAddrV4::new(net.stack, port), remote, clock.now())
+                .expect("connect");
+            conns.push((w, h, false, Vec::new()));
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while conns
+        .iter()
+        .any(|(_, _, up, data)| !up || data.len() < b"hello from the kernel".len())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "active opens did not complete: {:?}",
+            conns
+                .iter()
+                .map(|(w, _, up, d)| (*w, *up, d.len()))
+                .collect::<Vec<_>>()
+        );
+        for (w, stack) in stacks.iter_mut().enumerate() {
+            let now = clock.now();
+            stack.poll(now);
+            while let Some(ev) = stack.tcp.poll_event() {
+                let h = match &ev {
+                    Event::Connected(h) | Event::ConnectFailed(h) => *h,
+                    Event::Data { handle, .. } => *handle,
+                    _ => continue,
+                };
+                let c = conns
+                    .iter_mut()
+                    .find(|(cw, ch, ..)| *cw == w && *ch == h)
+                    .unwrap_or_else(|| panic!("worker {w} got an event for a foreign handle"));
+                match ev {
+                    Event::Connected(_) => c.2 = true,
+                    Event::ConnectFailed(_) => panic!("worker {w}: connect failed"),
+                    Event::Data { data, .. } => c.3.extend_from_slice(&data),
+                    _ => {}
+                }
+            }
+            stack.transmit(now);
+        }
+        wait_readable(stacks[0].device.as_fd(), 1);
+    }
+    for (_, _, _, data) in &conns {
+        assert_eq!(data, b"hello from the kernel");
+    }
+    let mut seen = accepter.join().unwrap();
+    seen.sort_unstable();
+    used.sort_unstable();
+    assert_eq!(seen, used, "the kernel saw the steered source ports");
+    for (w, stack) in stacks.iter().enumerate() {
+        let c = steering.counters(w);
+        eprintln!(
+            "worker {w}: connected {}, steered {} frames out, {} in",
+            stack.tcp.stats().connected,
+            c.forwarded.load(Ordering::Relaxed),
+            c.received.load(Ordering::Relaxed)
+        );
+        assert_eq!(stack.tcp.stats().connected, per_worker as u64);
+    }
+}
+
+/// [`start_workers`] with two workers: parallel echo connections of 64 KiB each (data both
+/// ways through the steering), then a graceful stop that waits for the last connection of
+/// either worker, which is still served meanwhile; then every worker exits.
+#[test]
+fn tap_two_workers_echo_and_graceful_stop() {
+    let Some(net) = TapNet::new("tap_two_workers_echo_and_graceful_stop") else {
+        return;
+    };
+    let listen = [Listen::new(SocketAddr::from((Ipv4Addr::UNSPECIFIED, PORT)))];
+    let rt = start_workers(net.config(), 2, &listen, |_| Echo).expect("start two workers");
+    assert_eq!(rt.workers(), 2);
+    assert_eq!(rt.local_addrs(), &[SocketAddr::from((net.stack, PORT))]);
+    net.up();
+    let threads: Vec<_> = (0..24u8)
+        .map(|i| {
+            let addr = SocketAddr::from((net.stack, PORT));
+            std::thread::spawn(move || {
+                let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
+                let data = pattern(64 << 10, i);
+                assert_eq!(sha(&echo_round(s, data.clone())), sha(&data), "conn {i}");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("parallel connection");
+    }
+
+    let mut held = connect(&net);
+    held.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let round = |s: &mut TcpStream, msg: &[u8]| {
+        s.write_all(msg).unwrap();
+        let mut back = vec![0u8; msg.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, msg);
+    };
+    round(&mut held, b"before quit");
+    rt.quit();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !rt.finished(),
+        "a connection is open: no worker may exit yet"
+    );
+    round(&mut held, b"still served while stopping");
+    // New connections are refused while stopping.
+    let addr = SocketAddr::from((net.stack, PORT));
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_err());
+    held.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    held.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !rt.finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "workers did not exit after the last connection"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rt.join();
+}

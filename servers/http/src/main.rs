@@ -10,6 +10,7 @@ use fs_httpd::log;
 use fs_httpd::service::{Httpd, Msg};
 use netstack::config::Stack;
 use netstack::runtime::{self, Runtime};
+use netstack::user::config::DeviceKind;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 
 #[derive(Parser)]
@@ -53,9 +54,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    if cfg.runtime.stack != Stack::Kernel {
+    if cfg.runtime.stack == Stack::User && cfg.netstack.device != DeviceKind::Tap {
         eprintln!(
-            "fs-httpd: [emerg] {}: `stack = \"user\"` is not available yet; use \"kernel\"",
+            "fs-httpd: [emerg] {}: [netstack] device = \"dpdk\" is not available in this build; \
+             use \"tap\"",
             args.config.display()
         );
         return ExitCode::FAILURE;
@@ -78,8 +80,25 @@ fn serve(cfg: Arc<Config>, path: &std::path::Path) -> std::io::Result<()> {
         signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1])?;
     let workers = cfg.runtime.workers.resolve();
     let initial = cfg.clone();
-    let mut rt: Runtime<Msg> =
-        runtime::start(workers, &cfg.listen, move |_| Httpd::new(initial.clone()))?;
+    let make = move |_| Httpd::new(initial.clone());
+    let user = cfg.runtime.stack == Stack::User;
+    let mut rt: Runtime<Msg> = if user {
+        let net = &cfg.netstack;
+        netstack::user::start_workers(net.user_config(), workers, &cfg.listen, make).map_err(
+            |e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "user stack on TAP {}: {e} (needs CAP_NET_ADMIN, or a device made with \
+                         `ip tuntap add dev {} mode tap multi_queue user $USER`)",
+                        net.interface, net.interface
+                    ),
+                )
+            },
+        )?
+    } else {
+        runtime::start(workers, &cfg.listen, make)?
+    };
     for addr in rt.local_addrs() {
         eprintln!(
             "fs-httpd: listening on {addr} ({workers} worker{})",
@@ -96,7 +115,7 @@ fn serve(cfg: Arc<Config>, path: &std::path::Path) -> std::io::Result<()> {
                 rt.quit();
                 break;
             }
-            SIGHUP => reload(&mut rt, path, workers),
+            SIGHUP => reload(&mut rt, path, workers, user),
             SIGUSR1 => {
                 log::reopen_error_log();
                 rt.broadcast(Msg::ReopenLogs);
@@ -110,7 +129,7 @@ fn serve(cfg: Arc<Config>, path: &std::path::Path) -> std::io::Result<()> {
 
 /// SIGHUP: a valid new configuration replaces the old one for new requests; an invalid one is
 /// logged and the old one keeps serving. Established connections are never dropped.
-fn reload(rt: &mut Runtime<Msg>, path: &std::path::Path, workers: usize) {
+fn reload(rt: &mut Runtime<Msg>, path: &std::path::Path, workers: usize, user: bool) {
     let cfg = match config::load(path) {
         Ok(cfg) => cfg,
         Err(e) => return log::error(&format!("reload rejected, old configuration kept: {e}")),
@@ -118,7 +137,19 @@ fn reload(rt: &mut Runtime<Msg>, path: &std::path::Path, workers: usize) {
     if cfg.runtime.workers.resolve() != workers {
         log::error("reload: a change of `workers` takes effect at the next restart");
     }
-    if let Err(e) = rt.set_listeners(&cfg.listen) {
+    if user {
+        // The user stack's listeners live in the workers' stacks: keep them as started.
+        let same = cfg.listen.len() == rt.local_addrs().len()
+            && cfg
+                .listen
+                .iter()
+                .all(|l| rt.local_addrs().iter().any(|a| a.port() == l.addr.port()));
+        if !same {
+            log::error(
+                "reload: on the user stack, a change of `listen` takes effect at the next restart",
+            );
+        }
+    } else if let Err(e) = rt.set_listeners(&cfg.listen) {
         return log::error(&format!("reload rejected, old configuration kept: {e}"));
     }
     if let Err(e) = log::set_error_log(cfg.error_log.clone()) {

@@ -95,7 +95,7 @@ fn evict_one(srv: &Server, policy: Policy) -> bool {
                 };
                 found += 1;
                 if best.as_ref().is_none_or(|b| score > b.0) {
-                    best = Some((score, si, db, k.clone()));
+                    best = Some((score, si, db, Bytes::copy_from_slice(k)));
                 }
                 break;
             }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser as _;
-use netstack::config::{NumberOrText, RuntimeConfig, Source};
+use netstack::config::{NumberOrText, RuntimeConfig, Source, Stack};
 use netstack::runtime::{self, Listen, Workers};
+use netstack::user::config::{DeviceKind, NetstackSection};
 use serde::Deserialize;
 
 use fs_kv::server::{Config, Policy, Server};
@@ -51,8 +52,9 @@ struct Args {
 struct File {
     #[serde(default)]
     runtime: RuntimeConfig,
+    /// The user-space stack's device and addressing (used with `stack = "user"`).
     #[serde(default)]
-    netstack: Option<toml::Table>,
+    netstack: NetstackSection,
     #[serde(default)]
     dpdk: Option<toml::Table>,
     #[serde(default)]
@@ -79,6 +81,8 @@ struct Settings {
     maxmemory: u64,
     policy: Policy,
     workers: usize,
+    stack: Stack,
+    netstack: NetstackSection,
 }
 
 fn settings(args: Args) -> Result<Settings, String> {
@@ -89,7 +93,18 @@ fn settings(args: Args) -> Result<Settings, String> {
         }
         None => File::default(),
     };
-    let _ = (&file.netstack, &file.dpdk);
+    let _ = &file.dpdk;
+    let stack = file.runtime.stack;
+    if stack == Stack::User && file.netstack.device != DeviceKind::Tap {
+        return Err(
+            "[netstack] device = \"dpdk\" is not available in this build; use \"tap\"".into(),
+        );
+    }
+    // On the user stack the default address is the interface's own.
+    let default_bind = match stack {
+        Stack::User => IpAddr::V4(file.netstack.address.0),
+        Stack::Kernel => IpAddr::from([127, 0, 0, 1]),
+    };
     let kv = file.kv;
     let maxmemory = match (&args.maxmemory, &kv.maxmemory) {
         (Some(m), _) => {
@@ -121,10 +136,7 @@ fn settings(args: Args) -> Result<Settings, String> {
     }
     Ok(Settings {
         port: args.port.or(kv.port).unwrap_or(6379),
-        bind: args
-            .bind
-            .or(kv.bind)
-            .unwrap_or_else(|| vec![IpAddr::from([127, 0, 0, 1])]),
+        bind: args.bind.or(kv.bind).unwrap_or_else(|| vec![default_bind]),
         requirepass: args
             .requirepass
             .or(kv.requirepass)
@@ -133,6 +145,8 @@ fn settings(args: Args) -> Result<Settings, String> {
         maxmemory,
         policy,
         workers: workers.resolve(),
+        stack,
+        netstack: file.netstack,
     })
 }
 
@@ -178,7 +192,23 @@ fn main() {
         let srv = srv.clone();
         move |w| service::Kv::new(srv.clone(), w)
     };
-    let rt = match runtime::start(s.workers, &listen, make) {
+    let started = match s.stack {
+        Stack::Kernel => runtime::start(s.workers, &listen, make),
+        Stack::User => {
+            let name = &s.netstack.interface;
+            netstack::user::start_workers(s.netstack.user_config(), s.workers, &listen, make)
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "user stack on TAP {name}: {e} (needs CAP_NET_ADMIN, or a device \
+                             made with `ip tuntap add dev {name} mode tap multi_queue user $USER`)"
+                        ),
+                    )
+                })
+        }
+    };
+    let rt = match started {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fs-kv: {e}");

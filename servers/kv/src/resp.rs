@@ -276,7 +276,7 @@ fn hex2(h: &[u8]) -> Option<u8> {
 }
 
 /// Values at least this long are sent by reference instead of being copied into the reply.
-const ZERO_COPY_MIN: usize = 4096;
+pub const ZERO_COPY_MIN: usize = 4096;
 
 /// Reply encoder for one connection's protocol version. Replies accumulate in one buffer and
 /// leave as one `Bytes` per read batch; large stored values are referenced, not copied.
@@ -378,6 +378,14 @@ impl Out {
         self.chunks.push(head);
         self.chunks.push(s.clone());
         self.raw(b"\r\n");
+    }
+
+    /// A stored string value: large ones are referenced, small ones copied.
+    pub fn bulk_val(&mut self, s: &crate::store::Str) {
+        match s {
+            crate::store::Str::Small(b) => self.bulk(b),
+            crate::store::Str::Shared(b) => self.bulk_bytes(b),
+        }
     }
 
     pub fn bulk_str(&mut self, s: &str) {

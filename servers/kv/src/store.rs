@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::BuildHasher;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -51,6 +52,10 @@ impl ZSet {
         self.scores.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+
     /// Sets a member's score; returns true when the member is new.
     pub fn insert(&mut self, m: Bytes, s: f64) -> bool {
         match self.scores.insert(m.clone(), s) {
@@ -87,11 +92,114 @@ impl ZSet {
     }
 }
 
+/// Bytes up to this length are stored inside the entry (keys and string values).
+pub const INLINE: usize = 22;
+
+/// A byte string stored inline up to [`INLINE`] bytes (no heap block, like Redis's embstr),
+/// otherwise as one exact-size heap block. 24 bytes; no `unsafe`.
+#[derive(Clone)]
+pub enum Small {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Small {
+    #[inline]
+    pub fn new(s: &[u8]) -> Small {
+        if s.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..s.len()].copy_from_slice(s);
+            Small::Inline {
+                len: s.len() as u8,
+                buf,
+            }
+        } else {
+            Small::Heap(s.into())
+        }
+    }
+
+    pub fn from_vec(v: Vec<u8>) -> Small {
+        if v.len() <= INLINE {
+            Small::new(&v)
+        } else {
+            Small::Heap(v.into_boxed_slice())
+        }
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Small::Inline { len, buf } => &buf[..*len as usize],
+            Small::Heap(b) => b,
+        }
+    }
+}
+
+impl Deref for Small {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+/// A string value. Small and medium values are a [`Small`] (replies copy them, which is
+/// cheaper than referencing below `ZERO_COPY_MIN`); large ones stay a `Bytes` that a reply
+/// references without copying. 24 bytes.
+#[derive(Clone)]
+pub enum Str {
+    Small(Small),
+    Shared(Box<Bytes>),
+}
+
+impl Str {
+    #[inline]
+    pub fn new(s: &[u8]) -> Str {
+        if s.len() >= crate::resp::ZERO_COPY_MIN {
+            Str::Shared(Box::new(Bytes::copy_from_slice(s)))
+        } else {
+            Str::Small(Small::new(s))
+        }
+    }
+
+    pub fn from_vec(v: Vec<u8>) -> Str {
+        if v.len() >= crate::resp::ZERO_COPY_MIN {
+            Str::Shared(Box::new(Bytes::from(v)))
+        } else {
+            Str::Small(Small::from_vec(v))
+        }
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Str::Small(s) => s,
+            Str::Shared(b) => b,
+        }
+    }
+
+    /// The value as `Bytes`: shares a large value, copies a small one.
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            Str::Small(s) => Bytes::copy_from_slice(s),
+            Str::Shared(b) => Bytes::clone(b),
+        }
+    }
+}
+
+impl Deref for Str {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
 /// Aggregates are boxed so that a string entry (the common case) stays small.
 #[allow(clippy::box_collection)]
 #[derive(Clone)]
 pub enum Value {
-    Str(Bytes),
+    Str(Str),
     List(Box<VecDeque<Bytes>>),
     Hash(Box<Map<Bytes, Bytes>>),
     Set(Box<Set<Bytes>>),
@@ -126,9 +234,169 @@ pub struct Waiter {
     pub seq: u64,
 }
 
+const _: () = assert!(std::mem::size_of::<Small>() == 24);
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
+
+/// One key of a database: key and entry side by side in one 64-byte cache line.
+#[repr(align(64))]
+pub struct Slot {
+    pub key: Small,
+    pub e: Entry,
+}
+
+/// Slots per chunk of a [`KeyMap`] (64 KiB chunks).
+const CHUNK_SHIFT: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_SHIFT;
+
+/// A database's table: a compact `IndexMap`. Slots live densely at positions `0..len` (removal
+/// swaps the last slot in, so SCAN, RANDOMKEY, eviction sampling and the active-expiry cursor
+/// work on positions) and are found through a hashbrown table of `u32` positions (4 bytes + 1
+/// control byte per bucket; hashes are recomputed on resize instead of stored). The slots are
+/// stored in chunks of [`CHUNK`]: the first grows by 1/4 up to a chunk, further chunks are
+/// allocated whole, so a big table never reallocates (no copy under the shard lock, no heap
+/// holes) and its slack is under one chunk. Empty chunks are freed; a lone first chunk shrinks
+/// below half use, the index below a quarter.
+#[derive(Default)]
+pub struct KeyMap {
+    chunks: Vec<Vec<Slot>>,
+    len: usize,
+    index: hashbrown::HashTable<u32>,
+}
+
+#[inline]
+fn slot_at(chunks: &[Vec<Slot>], i: usize) -> &Slot {
+    &chunks[i >> CHUNK_SHIFT][i & (CHUNK - 1)]
+}
+
+impl KeyMap {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Position of `key` given its `hash_key`.
+    #[inline]
+    pub fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        let chunks = &self.chunks;
+        self.index
+            .find(hash, |&i| slot_at(chunks, i as usize).key.as_slice() == key)
+            .map(|&i| i as usize)
+    }
+
+    pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {
+        self.find(hash_key(key), key)
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.get_index_of(key).map(|i| &slot_at(&self.chunks, i).e)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let i = self.get_index_of(key)?;
+        self.get_index_mut(i).map(|(_, e)| e)
+    }
+
+    #[inline]
+    pub fn get_index(&self, i: usize) -> Option<(&Small, &Entry)> {
+        (i < self.len).then(|| {
+            let s = slot_at(&self.chunks, i);
+            (&s.key, &s.e)
+        })
+    }
+
+    #[inline]
+    pub fn get_index_mut(&mut self, i: usize) -> Option<(&Small, &mut Entry)> {
+        if i >= self.len {
+            return None;
+        }
+        let s = &mut self.chunks[i >> CHUNK_SHIFT][i & (CHUNK - 1)];
+        Some((&s.key, &mut s.e))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Small, &Entry)> {
+        self.chunks.iter().flatten().map(|s| (&s.key, &s.e))
+    }
+
+    /// Adds a key known to be absent; `hash` is its `hash_key`.
+    pub fn insert_new(&mut self, hash: u64, key: &[u8], e: Entry) {
+        let i = u32::try_from(self.len).expect("4G keys per shard");
+        if self.len & (CHUNK - 1) == 0 && self.len >> CHUNK_SHIFT == self.chunks.len() {
+            // A new chunk: the first starts small, later ones are allocated whole.
+            self.chunks.push(if self.chunks.is_empty() {
+                Vec::new()
+            } else {
+                Vec::with_capacity(CHUNK)
+            });
+        }
+        let last = self.chunks.last_mut().expect("a chunk");
+        if last.len() == last.capacity() {
+            // 1.25x growth of the first chunk: at most 25 % slack instead of Vec's 100 %.
+            let cap = last.capacity();
+            last.reserve_exact((cap / 4).max(4).min(CHUNK - cap));
+        }
+        last.push(Slot {
+            key: Small::new(key),
+            e,
+        });
+        self.len += 1;
+        let chunks = &self.chunks;
+        self.index
+            .insert_unique(hash, i, |&j| hash_key(&slot_at(chunks, j as usize).key));
+    }
+
+    /// Removes `key`; the last slot moves into its position.
+    pub fn swap_remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let chunks = &self.chunks;
+        let found = self
+            .index
+            .find_entry(hash_key(key), |&i| {
+                slot_at(chunks, i as usize).key.as_slice() == key
+            })
+            .ok()?;
+        let i = found.remove().0 as usize;
+        let last = self.len - 1;
+        if i != last {
+            let h = hash_key(&slot_at(&self.chunks, last).key);
+            *self
+                .index
+                .find_mut(h, |&j| j as usize == last)
+                .expect("last slot indexed") = i as u32;
+        }
+        let tail = self.chunks.last_mut().expect("a chunk");
+        let moved = tail.pop().expect("last slot");
+        if tail.is_empty() {
+            self.chunks.pop();
+        }
+        self.len -= 1;
+        let slot = if i == last {
+            moved
+        } else {
+            std::mem::replace(&mut self.chunks[i >> CHUNK_SHIFT][i & (CHUNK - 1)], moved)
+        };
+        // Shrink with hysteresis: the slots below half use, the index below a quarter.
+        let len = self.len;
+        if let [only] = &mut self.chunks[..] {
+            if only.capacity() > 64 && len < only.capacity() / 2 {
+                only.shrink_to(len + len / 4);
+            }
+        }
+        if len < self.index.capacity() / 4 && self.index.capacity() > 64 {
+            let chunks = &self.chunks;
+            self.index
+                .shrink_to(len, |&j| hash_key(&slot_at(chunks, j as usize).key));
+        }
+        Some(slot.e)
+    }
+}
+
 #[derive(Default)]
 pub struct Db {
-    pub map: Map<Bytes, Entry>,
+    pub map: KeyMap,
     /// Keys with a TTL, for INFO's `expires=` count.
     pub expires: usize,
 }
@@ -168,7 +436,12 @@ pub fn hash_key(key: &[u8]) -> u64 {
 }
 
 pub fn shard_of(key: &[u8]) -> usize {
-    (hash_key(key) >> 40) as usize % SHARDS
+    shard_index(hash_key(key))
+}
+
+#[inline]
+fn shard_index(h: u64) -> usize {
+    (h >> 40) as usize % SHARDS
 }
 
 impl Store {
@@ -264,7 +537,13 @@ impl<'g> Keys<'g> {
 
     /// The locked shard holding `key`. A key outside the locked set is a command-table bug.
     pub fn shard(&mut self, key: &[u8]) -> &mut Shard {
-        let want = shard_of(key);
+        self.shard_hashed(hash_key(key))
+    }
+
+    /// The locked shard for a key of hash `h` (`hash_key`), hashed once for shard and table.
+    #[inline]
+    fn shard_hashed(&mut self, h: u64) -> &mut Shard {
+        let want = shard_index(h);
         match &mut self.shards {
             KeyShards::One(i, s) if *i == want => s,
             KeyShards::Many(v) => match v.binary_search_by_key(&want, |(i, _)| *i) {
@@ -298,12 +577,13 @@ impl<'g> Keys<'g> {
     /// One hash lookup on the hot path: index, then expiry check, then the entry.
     fn lookup(&mut self, key: &[u8], count: bool) -> Option<&mut Entry> {
         let (db, now, clock, lfu) = (self.db, self.now, self.lru_clock, self.lfu);
-        let shard = self.shard(key);
-        let Some(i) = shard.dbs[db].map.get_index_of(key) else {
+        let h = hash_key(key);
+        let shard = self.shard_hashed(h);
+        let Some(i) = shard.dbs[db].map.find(h, key) else {
             shard.misses += count as u64;
             return None;
         };
-        let exp = shard.dbs[db].map[i].exp;
+        let exp = shard.dbs[db].map.get_index(i).expect("index").1.exp;
         if exp != 0 && exp <= now {
             shard.remove(db, key);
             shard.modified(db, key);
@@ -332,10 +612,12 @@ impl<'g> Keys<'g> {
     /// Stores a new value, replacing any existing one (and its TTL unless `keep_ttl`).
     pub fn set(&mut self, key: &[u8], val: Value, exp: Option<u64>, keep_ttl: bool) {
         let (db, clock, lfu) = (self.db, self.lru_clock, self.lfu);
-        let shard = self.shard(key);
+        let h = hash_key(key);
+        let shard = self.shard_hashed(h);
         let d = &mut shard.dbs[db];
-        match d.map.get_mut(key) {
-            Some(e) => {
+        match d.map.find(h, key) {
+            Some(i) => {
+                let e = d.map.get_index_mut(i).expect("index").1;
                 e.val = val;
                 if !keep_ttl || exp.is_some() {
                     let new = exp.unwrap_or(0);
@@ -347,8 +629,7 @@ impl<'g> Keys<'g> {
                 let exp = exp.unwrap_or(0);
                 d.expires += (exp != 0) as usize;
                 let lru = if lfu { lfu_init(clock) } else { clock };
-                d.map
-                    .insert(Bytes::copy_from_slice(key), Entry { val, exp, lru });
+                d.map.insert_new(h, key, Entry { val, exp, lru });
             }
         }
         shard.modified(db, key);
@@ -622,6 +903,70 @@ fn class(p: &[u8], start: usize, c: u8) -> Option<(bool, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(n: u64) -> Entry {
+        Entry {
+            val: Value::Str(Str::new(&n.to_le_bytes())),
+            exp: n,
+            lru: 0,
+        }
+    }
+
+    /// The compact table against a std HashMap model: inserts, swap-removes (with shrinking),
+    /// lookups by key and by position, short (inline) and long (heap) keys.
+    #[test]
+    fn key_map_matches_a_model() {
+        let mut m = KeyMap::default();
+        let mut model = std::collections::HashMap::new();
+        let key = |i: u64| {
+            let long = if i.is_multiple_of(3) {
+                "-long-enough-to-go-to-the-heap"
+            } else {
+                ""
+            };
+            format!("k{i}{long}").into_bytes()
+        };
+        for round in 0..3u64 {
+            for i in 0..5000u64 {
+                let k = key(i);
+                if m.get_index_of(&k).is_none() {
+                    m.insert_new(hash_key(&k), &k, entry(i + round));
+                    model.insert(k, i + round);
+                }
+            }
+            for i in (0..5000u64).filter(|i| (i + round) % 5 != 0) {
+                let k = key(i);
+                assert_eq!(m.swap_remove(&k).map(|e| e.exp), model.remove(&k));
+            }
+            assert_eq!(m.len(), model.len());
+            for (k, v) in &model {
+                assert_eq!(m.get(k).map(|e| e.exp), Some(*v));
+            }
+            let mut by_pos = 0;
+            for p in 0..m.len() {
+                let (k, e) = m.get_index(p).expect("in range");
+                assert_eq!(model.get(k.as_slice()), Some(&e.exp));
+                by_pos += 1;
+            }
+            assert_eq!(by_pos, model.len());
+            assert!(m.get(b"absent").is_none());
+        }
+    }
+
+    #[test]
+    fn strings_inline_heap_and_shared() {
+        for n in [0, 1, INLINE, INLINE + 1, 4095, 4096, 5000] {
+            let v: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let s = Str::new(&v);
+            assert_eq!(s.as_slice(), &v[..]);
+            assert_eq!(Str::from_vec(v.clone()).as_slice(), &v[..]);
+            assert_eq!(&s.to_bytes()[..], &v[..]);
+            let want_inline = n <= INLINE;
+            assert_eq!(matches!(s, Str::Small(Small::Inline { .. })), want_inline);
+            assert_eq!(matches!(s, Str::Shared(_)), n >= 4096);
+            assert_eq!(Small::new(&v).as_slice(), &v[..]);
+        }
+    }
 
     #[test]
     fn glob_patterns() {

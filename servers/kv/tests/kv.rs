@@ -579,6 +579,64 @@ fn scan_covers_every_key_across_shards() {
     assert_eq!(v[1], V::Array(vec![V::bulk("h")]));
 }
 
+/// SCAN's guarantee while the table changes under it: every key present for the whole scan
+/// is returned, although keys are deleted (slots move) and added (the table grows) between
+/// calls; RANDOMKEY only ever returns live keys.
+#[test]
+fn scan_and_randomkey_while_keys_change() {
+    let kv = start_kv(&[]);
+    let mut r = kv.raw();
+    r.cmd("DEBUG POPULATE 3000 key");
+    // Long keys (heap-stored) next to short (inline) ones.
+    for i in 0..300 {
+        r.cmd(&format!("SET a-much-longer-key-name-than-inline:{i} v"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = "0".to_string();
+    let (mut step, mut deleted) = (0, std::collections::HashSet::new());
+    loop {
+        let V::Array(v) = r.cmd(&format!("SCAN {cursor} COUNT 25")) else {
+            panic!()
+        };
+        let V::Bulk(c) = &v[0] else { panic!() };
+        cursor = String::from_utf8(c.clone()).unwrap();
+        let V::Array(keys) = &v[1] else { panic!() };
+        for k in keys {
+            let V::Bulk(k) = k else { panic!() };
+            seen.insert(String::from_utf8(k.clone()).unwrap());
+        }
+        // Delete a few keys (every 7th, walking), add a few new ones.
+        for j in 0..5 {
+            let n = (step * 5 + j) * 7 % 3000;
+            r.cmd(&format!("DEL key:{n}"));
+            deleted.insert(format!("key:{n}"));
+            r.cmd(&format!("SET new:{step}:{j} v"));
+        }
+        step += 1;
+        if cursor == "0" {
+            break;
+        }
+    }
+    for i in 0..3000 {
+        let k = format!("key:{i}");
+        assert!(deleted.contains(&k) || seen.contains(&k), "{k} missed");
+    }
+    for i in 0..300 {
+        let k = format!("a-much-longer-key-name-than-inline:{i}");
+        assert!(seen.contains(&k), "{k} missed");
+    }
+    for _ in 0..200 {
+        let V::Bulk(k) = r.cmd("RANDOMKEY") else {
+            panic!()
+        };
+        let k = String::from_utf8(k).unwrap();
+        assert!(!deleted.contains(&k), "RANDOMKEY returned deleted {k}");
+        assert_eq!(r.cmd(&format!("EXISTS {k}")), V::Int(1));
+    }
+    r.cmd("FLUSHALL");
+    assert_eq!(r.cmd("RANDOMKEY"), V::Nil);
+}
+
 #[test]
 fn server_commands_for_tools() {
     let kv = start_kv(&[]);

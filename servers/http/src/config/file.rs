@@ -15,6 +15,9 @@ use toml::Spanned;
 pub struct File {
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    /// The user-space stack's device and addressing (used with `stack = "user"`).
+    #[serde(default)]
+    pub netstack: netstack::user::config::NetstackSection,
     #[serde(default)]
     pub http: Block,
     #[serde(default)]

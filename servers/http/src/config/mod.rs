@@ -25,6 +25,8 @@ use crate::vars::Template;
 pub struct Config {
     pub path: PathBuf,
     pub runtime: RuntimeConfig,
+    /// `[netstack]`: the user-space stack's settings (`stack = "user"`).
+    pub netstack: netstack::user::config::NetstackSection,
     /// Unique listen addresses, in first-seen order.
     pub listen: Vec<Listen>,
     /// Per listen address: the servers on it, the default server first.
@@ -315,6 +317,7 @@ impl Resolver<'_> {
         Ok(Config {
             path: self.source.path.clone(),
             runtime: file.runtime,
+            netstack: file.netstack.clone(),
             listen,
             by_listener,
             servers,

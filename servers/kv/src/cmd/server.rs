@@ -654,7 +654,7 @@ fn debug(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
                 }
                 k.set(
                     key.as_bytes(),
-                    crate::store::Value::Str(Bytes::from(val)),
+                    crate::store::Value::Str(crate::store::Str::from_vec(val)),
                     None,
                     false,
                 );

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::resp::fmt_incr_float;
-use crate::store::Value;
+use crate::store::{Str, Value};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE | DENYOOM;
@@ -40,10 +40,11 @@ pub fn commands() -> Vec<Cmd> {
 }
 
 /// A string value: Ok(None) if missing, Err after replying WRONGTYPE.
+#[allow(clippy::result_unit_err)]
 pub fn get_str(k: &mut Keys, out: &mut Out, key: &[u8]) -> Result<Option<Bytes>, ()> {
     match k.read(key).map(|e| &e.val) {
         None => Ok(None),
-        Some(Value::Str(b)) => Ok(Some(b.clone())),
+        Some(Value::Str(b)) => Ok(Some(b.to_bytes())),
         Some(_) => {
             out.err(E_WRONGTYPE);
             Err(())
@@ -54,7 +55,7 @@ pub fn get_str(k: &mut Keys, out: &mut Out, key: &[u8]) -> Result<Option<Bytes>,
 fn get(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     match k.read(a[1]).map(|e| &e.val) {
         None => out.null(),
-        Some(Value::Str(b)) => out.bulk_bytes(b),
+        Some(Value::Str(b)) => out.bulk_val(b),
         Some(_) => out.err(E_WRONGTYPE),
     }
 }
@@ -148,7 +149,7 @@ fn set(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
             out.null()
         };
     }
-    k.set(a[1], Value::Str(bytes(a[2])), o.exp, o.keep_ttl);
+    k.set(a[1], Value::Str(Str::new(a[2])), o.exp, o.keep_ttl);
     if o.get {
         bulk_or_null(out, old)
     } else {
@@ -167,7 +168,7 @@ fn setnx(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     if k.exists(a[1]) {
         return out.int(0);
     }
-    k.set(a[1], Value::Str(bytes(a[2])), None, false);
+    k.set(a[1], Value::Str(Str::new(a[2])), None, false);
     out.int(1)
 }
 
@@ -176,7 +177,7 @@ fn setex_common(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]], ms: bool,
     let Some(at) = expire_at(c.now, v, ms, false) else {
         return out.err(&format!("ERR invalid expire time in '{name}' command"));
     };
-    k.set(a[1], Value::Str(bytes(a[3])), Some(at), false);
+    k.set(a[1], Value::Str(Str::new(a[3])), Some(at), false);
     out.ok()
 }
 
@@ -192,7 +193,7 @@ fn mget(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     out.array(a.len() - 1);
     for key in &a[1..] {
         match k.read(key).map(|e| &e.val) {
-            Some(Value::Str(b)) => out.bulk_bytes(b),
+            Some(Value::Str(b)) => out.bulk_val(b),
             _ => out.null(),
         }
     }
@@ -203,7 +204,7 @@ fn mset(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         return arity_err(out, "mset");
     }
     for p in a[1..].chunks(2) {
-        k.set(p[0], Value::Str(bytes(p[1])), None, false);
+        k.set(p[0], Value::Str(Str::new(p[1])), None, false);
     }
     out.ok()
 }
@@ -216,7 +217,7 @@ fn msetnx(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         return out.int(0);
     }
     for p in a[1..].chunks(2) {
-        k.set(p[0], Value::Str(bytes(p[1])), None, false);
+        k.set(p[0], Value::Str(Str::new(p[1])), None, false);
     }
     out.int(1)
 }
@@ -225,7 +226,7 @@ fn getset(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let Ok(old) = get_str(k, out, a[1]) else {
         return;
     };
-    k.set(a[1], Value::Str(bytes(a[2])), None, false);
+    k.set(a[1], Value::Str(Str::new(a[2])), None, false);
     bulk_or_null(out, old)
 }
 
@@ -283,26 +284,24 @@ fn getex(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 
 /// Adds `by` to the integer at `key`.
 fn incr_common(k: &mut Keys, out: &mut Out, key: &[u8], by: i64) {
-    let Ok(cur) = get_str(k, out, key) else {
-        return;
-    };
-    let cur = match cur {
+    let cur = match k.read(key).map(|e| &e.val) {
         None => 0,
-        Some(b) => match crate::resp::parse_i64(&b) {
+        Some(Value::Str(b)) => match crate::resp::parse_i64(b) {
             Some(v) => v,
             None => return out.err(E_NOTINT),
         },
+        Some(_) => return out.err(E_WRONGTYPE),
     };
     let Some(n) = cur.checked_add(by) else {
         return out.err("ERR increment or decrement would overflow");
     };
     let mut buf = itoa::Buffer::new();
-    store_in_place(k, key, Bytes::copy_from_slice(buf.format(n).as_bytes()));
+    store_in_place(k, key, Str::new(buf.format(n).as_bytes()));
     out.int(n)
 }
 
 /// Replaces a string's bytes keeping its TTL.
-fn store_in_place(k: &mut Keys, key: &[u8], v: Bytes) {
+fn store_in_place(k: &mut Keys, key: &[u8], v: Str) {
     k.set(key, Value::Str(v), None, true);
 }
 
@@ -345,7 +344,7 @@ fn incrbyfloat(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         return out.err("ERR increment would produce NaN or Infinity");
     }
     let s = fmt_incr_float(n);
-    store_in_place(k, a[1], Bytes::copy_from_slice(s.as_bytes()));
+    store_in_place(k, a[1], Str::new(s.as_bytes()));
     out.bulk(s.as_bytes())
 }
 
@@ -356,7 +355,7 @@ fn append(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let mut v = cur.map(|b| b.to_vec()).unwrap_or_default();
     v.extend_from_slice(a[2]);
     let n = v.len();
-    store_in_place(k, a[1], Bytes::from(v));
+    store_in_place(k, a[1], Str::from_vec(v));
     out.int(n as i64)
 }
 
@@ -415,7 +414,7 @@ fn setrange(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     }
     v[off as usize..end].copy_from_slice(a[3]);
     let n = v.len();
-    store_in_place(k, a[1], Bytes::from(v));
+    store_in_place(k, a[1], Str::from_vec(v));
     out.int(n as i64)
 }
 
@@ -453,7 +452,7 @@ fn setbit(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     } else {
         v[byte] &= !mask;
     }
-    store_in_place(k, a[1], Bytes::from(v));
+    store_in_place(k, a[1], Str::from_vec(v));
     out.int(old as i64)
 }
 
@@ -588,7 +587,7 @@ fn bitop(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     if len == 0 {
         k.remove(a[2]);
     } else {
-        k.set(a[2], Value::Str(Bytes::from(res)), None, false);
+        k.set(a[2], Value::Str(Str::from_vec(res)), None, false);
     }
     out.int(len as i64)
 }

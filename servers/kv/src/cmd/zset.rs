@@ -158,7 +158,7 @@ fn zset_or_create<'k>(k: &'k mut Keys, out: &mut Out, key: &[u8]) -> Option<&'k 
 
 /// Deletes the key if the zset emptied, else marks it modified.
 fn after_removal(k: &mut Keys, key: &[u8]) {
-    let empty = matches!(k.get(key).map(|e| &e.val), Some(Value::ZSet(z)) if z.len() == 0);
+    let empty = matches!(k.get(key).map(|e| &e.val), Some(Value::ZSet(z)) if z.is_empty());
     if empty {
         k.remove(key);
     } else {

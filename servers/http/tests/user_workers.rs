@@ -1,0 +1,217 @@
+//! The fs-httpd binary with `stack = "user"` and `workers = 2` over a multi-queue TAP device:
+//! many parallel clients from the Linux kernel side (curl processes and plain TCP streams) all
+//! get their answer, and the connections were served by both workers (each worker prints its
+//! accepted count when it exits). Needs root, /dev/net/tun and curl; skips with a message
+//! otherwise. The TAP device is deleted by name on drop, even on failure.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct TapGuard(String);
+
+impl Drop for TapGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+/// Kills the server if the test fails before stopping it.
+struct ChildGuard(Option<Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Waits until `name` exists (the server created it) or panics after `secs`.
+fn wait_for_device(name: &str, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not create {name}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `user worker N: accepted K connections` lines of the server's stderr, per worker.
+fn accepted_per_worker(stderr: &str, workers: usize) -> Vec<u64> {
+    let mut out = vec![0; workers];
+    for line in stderr.lines() {
+        let Some(rest) = line.strip_prefix("user worker ") else {
+            continue;
+        };
+        let (w, rest) = rest.split_once(": accepted ").expect("stats line");
+        let k = rest.split_whitespace().next().unwrap();
+        out[w.parse::<usize>().unwrap()] = k.parse().unwrap();
+    }
+    out
+}
+
+fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).expect("read response");
+    body
+}
+
+#[test]
+fn httpd_binary_serves_parallel_clients_on_two_user_stack_workers() {
+    if !is_root()
+        || !std::path::Path::new("/dev/net/tun").exists()
+        || Command::new("curl").arg("--version").output().is_err()
+    {
+        eprintln!(
+            "SKIP httpd_binary_serves_parallel_clients_on_two_user_stack_workers: needs root, \
+             /dev/net/tun and curl"
+        );
+        return;
+    }
+    // A /24 of 198.18.0.0/15 of its own: 198.19.230-249 (other TAP tests use .20-.219).
+    let pid = std::process::id();
+    let net = (230 + pid % 20) as u8;
+    let (kernel, stack) = (
+        Ipv4Addr::new(198, 19, net, 1),
+        Ipv4Addr::new(198, 19, net, 2),
+    );
+    let name = format!("fshw{}", pid % 100_000);
+    let _tap = TapGuard(name.clone());
+
+    let dir = std::env::temp_dir().join(format!("fs-httpd-workers-{pid}"));
+    std::fs::create_dir_all(dir.join("html")).unwrap();
+    std::fs::write(dir.join("html/index.html"), b"<h1>two workers</h1>\n").unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("html/big.bin"), &big).unwrap();
+    let conf = dir.join("httpd.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[runtime]\nworkers = 2\nstack = \"user\"\n\
+             [netstack]\ninterface = \"{name}\"\naddress = \"{stack}/24\"\n\
+             [http]\naccess_log = \"off\"\n\
+             [[server]]\nlisten = [\"{stack}:8080\"]\nroot = \"{}\"\nindex = [\"index.html\"]\n",
+            dir.join("html").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_fs-httpd"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fs-httpd");
+    let mut server = ChildGuard(Some(child));
+    wait_for_device(&name, 10);
+    ip(&["addr", "add", &format!("{kernel}/24"), "dev", &name]);
+    ip(&["link", "set", &name, "up"]);
+    let addr = SocketAddr::from((stack, 8080));
+
+    // 16 curl processes at once, each fetching 4 URLs over fresh connections.
+    let url = format!("http://{stack}:8080/");
+    let curls: Vec<_> = (0..16)
+        .map(|_| {
+            Command::new("curl")
+                .args(["-sS", "--max-time", "20", "--fail"])
+                .args([&url, &url, &url, &format!("{url}big.bin")])
+                .args(["-H", "Connection: close"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run curl")
+        })
+        .collect();
+    // 48 TCP clients at once from threads of this process.
+    let threads: Vec<_> = (0..48)
+        .map(|i| std::thread::spawn(move || (i, get(addr, "/"))))
+        .collect();
+    let mut connections = 0;
+    for c in curls {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut want = b"<h1>two workers</h1>\n".repeat(3);
+        want.extend_from_slice(&big);
+        assert!(out.stdout == want, "curl got {} bytes", out.stdout.len());
+        connections += 4;
+    }
+    for t in threads {
+        let (i, resp) = t.join().unwrap();
+        let text = String::from_utf8_lossy(&resp);
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n"),
+            "client {i}: {text}"
+        );
+        assert!(
+            text.ends_with("<h1>two workers</h1>\n"),
+            "client {i}: {text}"
+        );
+        connections += 1;
+    }
+
+    // Graceful stop: every worker exits once all are idle; each prints its counts.
+    let mut child = server.0.take().unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGQUIT) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("fs-httpd did not exit after SIGQUIT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    eprintln!("{stderr}");
+    assert!(
+        stderr.contains(&format!("fs-httpd: listening on {stack}:8080 (2 workers)")),
+        "{stderr}"
+    );
+    let per_worker = accepted_per_worker(&stderr, 2);
+    assert_eq!(
+        per_worker.iter().sum::<u64>(),
+        connections,
+        "every connection accepted once: {stderr}"
+    );
+    assert!(
+        per_worker.iter().all(|&n| n > 0),
+        "both workers served connections: {per_worker:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
