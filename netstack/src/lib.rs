@@ -15,6 +15,7 @@ mod kernel;
 pub mod rss;
 pub mod runtime;
 pub mod tcp;
+pub mod testing;
 pub mod time;
 pub mod udp;
 pub mod user;

@@ -1,6 +1,7 @@
 //! Tests of the user-space stack: over the memory wire (always) and with the Linux kernel as
 //! the peer over TAP (root and /dev/net/tun; skipped with a message otherwise).
 
+use crate::testing::ip;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
@@ -38,7 +39,7 @@ static NEXT_NET: AtomicU32 = AtomicU32::new(0);
 impl TapNet {
     /// None (after printing why) when the machine cannot run TAP tests.
     pub fn new(test: &str) -> Option<TapNet> {
-        if !rustix::process::geteuid().is_root() || !std::path::Path::new("/dev/net/tun").exists() {
+        if !crate::testing::tap_available() {
             eprintln!("SKIP {test}: needs root and /dev/net/tun");
             return None;
         }
@@ -88,15 +89,6 @@ impl Drop for TapNet {
             .args(["link", "del", &self.name])
             .output();
     }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Runs a bare `Stack` (no service) in a thread: UDP echo on port 7.

@@ -8,33 +8,13 @@ use std::sync::Arc;
 
 use netstack::ip::IfaceConfig;
 use netstack::tcp::TcpConfig;
+use netstack::testing::{ip, tap_available, DeviceGuard};
 use netstack::user::UserConfig;
 use netstack::wire::EthernetAddress;
 
-struct TapGuard(String);
-
-impl Drop for TapGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn curl_fetches_from_httpd_on_the_user_stack() {
-    let root = rustix_is_root();
-    if !root
-        || !std::path::Path::new("/dev/net/tun").exists()
-        || Command::new("curl").arg("--version").output().is_err()
-    {
+    if !tap_available() || Command::new("curl").arg("--version").output().is_err() {
         eprintln!(
             "SKIP curl_fetches_from_httpd_on_the_user_stack: needs root, /dev/net/tun and curl"
         );
@@ -47,7 +27,7 @@ fn curl_fetches_from_httpd_on_the_user_stack() {
         Ipv4Addr::new(198, 19, net, 2),
     );
     let name = format!("fsh{}", pid % 1_000_000);
-    let _guard = TapGuard(name.clone());
+    let _guard = DeviceGuard(name.clone());
 
     let dir = std::env::temp_dir().join(format!("fs-httpd-user-{pid}"));
     std::fs::create_dir_all(dir.join("html")).unwrap();
@@ -121,9 +101,4 @@ fn curl_fetches_from_httpd_on_the_user_stack() {
     rt.stop();
     rt.join();
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn rustix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }

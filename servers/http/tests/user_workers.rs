@@ -4,70 +4,13 @@
 //! accepted count when it exits). Needs root, /dev/net/tun and curl; skips with a message
 //! otherwise. The TAP device is deleted by name on drop, even on failure.
 
+use netstack::testing::{
+    accepted_per_worker, ip, tap_available, wait_for_device, ChildGuard, DeviceGuard,
+};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct TapGuard(String);
-
-impl Drop for TapGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-    }
-}
-
-/// Kills the server if the test fails before stopping it.
-struct ChildGuard(Option<Child>);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Waits until `name` exists (the server created it) or panics after `secs`.
-fn wait_for_device(name: &str, secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the server did not create {name}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// `user worker N: accepted K connections` lines of the server's stderr, per worker.
-fn accepted_per_worker(stderr: &str, workers: usize) -> Vec<u64> {
-    let mut out = vec![0; workers];
-    for line in stderr.lines() {
-        let Some(rest) = line.strip_prefix("user worker ") else {
-            continue;
-        };
-        let (w, rest) = rest.split_once(": accepted ").expect("stats line");
-        let k = rest.split_whitespace().next().unwrap();
-        out[w.parse::<usize>().unwrap()] = k.parse().unwrap();
-    }
-    out
-}
 
 fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
@@ -84,10 +27,7 @@ fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
 
 #[test]
 fn httpd_binary_serves_parallel_clients_on_two_user_stack_workers() {
-    if !is_root()
-        || !std::path::Path::new("/dev/net/tun").exists()
-        || Command::new("curl").arg("--version").output().is_err()
-    {
+    if !tap_available() || Command::new("curl").arg("--version").output().is_err() {
         eprintln!(
             "SKIP httpd_binary_serves_parallel_clients_on_two_user_stack_workers: needs root, \
              /dev/net/tun and curl"
@@ -102,7 +42,7 @@ fn httpd_binary_serves_parallel_clients_on_two_user_stack_workers() {
         Ipv4Addr::new(198, 19, net, 2),
     );
     let name = format!("fshw{}", pid % 100_000);
-    let _tap = TapGuard(name.clone());
+    let _tap = DeviceGuard(name.clone());
 
     let dir = std::env::temp_dir().join(format!("fs-httpd-workers-{pid}"));
     std::fs::create_dir_all(dir.join("html")).unwrap();
@@ -129,7 +69,7 @@ fn httpd_binary_serves_parallel_clients_on_two_user_stack_workers() {
         .spawn()
         .expect("start fs-httpd");
     let mut server = ChildGuard(Some(child));
-    wait_for_device(&name, 10);
+    wait_for_device(&name, Duration::from_secs(10));
     ip(&["addr", "add", &format!("{kernel}/24"), "dev", &name]);
     ip(&["link", "set", &name, "up"]);
     let addr = SocketAddr::from((stack, 8080));

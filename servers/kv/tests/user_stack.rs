@@ -12,30 +12,9 @@ use fs_kv::server::{Config, Policy, Server};
 use netstack::ip::IfaceConfig;
 use netstack::runtime::Listen;
 use netstack::tcp::TcpConfig;
+use netstack::testing::{ip, tap_available, DeviceGuard};
 use netstack::user::UserConfig;
 use netstack::wire::EthernetAddress;
-
-struct TapGuard(String);
-
-impl Drop for TapGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// One redis-cli command against `host:6379`; returns trimmed stdout (redis-cli's raw output
 /// when not on a tty: one line per reply element).
@@ -56,10 +35,7 @@ fn cli(host: Ipv4Addr, args: &[&str]) -> String {
 
 #[test]
 fn redis_cli_talks_to_kv_on_the_user_stack() {
-    if !is_root()
-        || !std::path::Path::new("/dev/net/tun").exists()
-        || Command::new("redis-cli").arg("--version").output().is_err()
-    {
+    if !tap_available() || Command::new("redis-cli").arg("--version").output().is_err() {
         eprintln!(
             "SKIP redis_cli_talks_to_kv_on_the_user_stack: needs root, /dev/net/tun and redis-cli"
         );
@@ -73,7 +49,7 @@ fn redis_cli_talks_to_kv_on_the_user_stack() {
         Ipv4Addr::new(198, 18, net, 2),
     );
     let name = format!("fsk{}", pid % 1_000_000);
-    let _guard = TapGuard(name.clone());
+    let _guard = DeviceGuard(name.clone());
 
     let cfg = Config::new(6379, &stack.to_string(), 16);
     cfg.maxmemory.store(0, Ordering::Relaxed);

@@ -7,62 +7,15 @@
 
 use std::io::Read;
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use netstack::testing::{accepted_per_worker, ip, tap_available, ChildGuard, DeviceGuard};
 use redis::Commands;
-
-struct TapGuard(String);
-
-impl Drop for TapGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-    }
-}
-
-/// Kills the server if the test fails before stopping it.
-struct ChildGuard(Option<Child>);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// `user worker N: accepted K connections` lines of the server's stderr, per worker.
-fn accepted_per_worker(stderr: &str, workers: usize) -> Vec<u64> {
-    let mut out = vec![0; workers];
-    for line in stderr.lines() {
-        let Some(rest) = line.strip_prefix("user worker ") else {
-            continue;
-        };
-        let (w, rest) = rest.split_once(": accepted ").expect("stats line");
-        let k = rest.split_whitespace().next().unwrap();
-        out[w.parse::<usize>().unwrap()] = k.parse().unwrap();
-    }
-    out
-}
 
 #[test]
 fn kv_binary_keeps_one_keyspace_across_two_user_stack_workers() {
-    if !is_root() || !std::path::Path::new("/dev/net/tun").exists() {
+    if !tap_available() {
         eprintln!(
             "SKIP kv_binary_keeps_one_keyspace_across_two_user_stack_workers: needs root and \
              /dev/net/tun"
@@ -77,7 +30,7 @@ fn kv_binary_keeps_one_keyspace_across_two_user_stack_workers() {
         Ipv4Addr::new(198, 18, net, 2),
     );
     let name = format!("fskw{}", pid % 100_000);
-    let _tap = TapGuard(name.clone());
+    let _tap = DeviceGuard(name.clone());
     let conf = std::env::temp_dir().join(format!("fs-kv-workers-{pid}.toml"));
     std::fs::write(
         &conf,

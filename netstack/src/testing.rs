@@ -1,0 +1,66 @@
+//! Support for tests that put the Linux kernel on the other side of a TAP device (here and in
+//! the server crates): root detection, `ip` commands, and guards that remove what a test made
+//! even when it fails.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// Whether TAP tests can run: root (CAP_NET_ADMIN) and /dev/net/tun.
+pub fn tap_available() -> bool {
+    rustix::process::geteuid().is_root() && std::path::Path::new("/dev/net/tun").exists()
+}
+
+/// Runs `ip ARGS`, panicking with its error output on failure.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Deletes the network device of this name when dropped.
+pub struct DeviceGuard(pub String);
+
+impl Drop for DeviceGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+/// Kills and reaps a child process when dropped, unless the test took it back.
+pub struct ChildGuard(pub Option<Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits until the network device `name` exists, or panics after `limit`.
+pub fn wait_for_device(name: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
+        assert!(Instant::now() < deadline, "{name} did not appear");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Connections accepted per worker, from the `user worker N: accepted K connections` lines a
+/// multi-worker user stack prints when it exits.
+pub fn accepted_per_worker(stderr: &str, workers: usize) -> Vec<u64> {
+    let mut out = vec![0; workers];
+    for line in stderr.lines() {
+        let Some(rest) = line.strip_prefix("user worker ") else {
+            continue;
+        };
+        let (w, rest) = rest.split_once(": accepted ").expect("stats line");
+        let k = rest.split_whitespace().next().expect("count");
+        out[w.parse::<usize>().expect("worker")] = k.parse().expect("count");
+    }
+    out
+}
