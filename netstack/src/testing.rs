@@ -64,3 +64,18 @@ pub fn accepted_per_worker(stderr: &str, workers: usize) -> Vec<u64> {
     }
     out
 }
+
+/// Asserts that a multi-worker server accepted each of `connections` exactly once and that every
+/// worker got some (the flows were spread by steering), from its exit lines on stderr.
+pub fn assert_connections_spread(stderr: &str, workers: usize, connections: u64) {
+    let per_worker = accepted_per_worker(stderr, workers);
+    assert_eq!(
+        per_worker.iter().sum::<u64>(),
+        connections,
+        "every connection accepted once: {stderr}"
+    );
+    assert!(
+        per_worker.iter().all(|&n| n > 0),
+        "all workers served connections: {per_worker:?}"
+    );
+}
