@@ -9,12 +9,18 @@
 //! queues = 2            # default: one RX/TX queue pair per worker
 //! rx_descriptors = 1024
 //! tx_descriptors = 1024
+//! idle_sleep = "100us"  # after an idle poll; 0 (default) busy-polls
+//! stats_file = "/run/fs-httpd.dpdk"  # rewritten every stats_interval (default 1s)
 //! [dpdk.offloads]
 //! rx_checksum = true
 //! tx_checksum = true
 //! tso = true
 //! ```
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use netstack::config::duration;
 use serde::Deserialize;
 
 /// `[dpdk]`: EAL arguments, port, queues, descriptors, offloads.
@@ -43,6 +49,14 @@ pub struct DpdkConfig {
     pub promiscuous: bool,
     /// IP MTU to set on the port; `None` keeps the device's.
     pub mtu: Option<u16>,
+    /// How long a worker sleeps after a poll that found nothing to do; zero busy-polls, as
+    /// DPDK applications usually do (F-Stack's `idle_sleep`).
+    #[serde(deserialize_with = "duration")]
+    pub idle_sleep: Duration,
+    /// A file rewritten every `stats_interval` with the port's and each queue's counters.
+    pub stats_file: Option<PathBuf>,
+    #[serde(deserialize_with = "duration")]
+    pub stats_interval: Duration,
     pub offloads: OffloadConfig,
 }
 
@@ -59,6 +73,9 @@ impl Default for DpdkConfig {
             rss: true,
             promiscuous: false,
             mtu: None,
+            idle_sleep: Duration::ZERO,
+            stats_file: None,
+            stats_interval: Duration::from_secs(1),
             offloads: OffloadConfig::default(),
         }
     }
@@ -120,6 +137,9 @@ impl DpdkConfig {
                 "mbuf_cache",
                 "at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)".into(),
             ));
+        }
+        if self.stats_interval.is_zero() {
+            return Err(("stats_interval", "must be longer than zero".into()));
         }
         if let Some(mtu) = self.mtu {
             if mtu < 576 {

@@ -1,8 +1,8 @@
 //! DPDK for FerroStack: a small safe API over the system DPDK and a netstack device.
 //!
 //! Without the `dpdk` feature this crate only offers the `[dpdk]` configuration section
-//! ([`DpdkConfig`]) and [`ENABLED`] is false; nothing else is compiled and nothing needs to be
-//! installed. With it (`cargo build -p dpdk --features dpdk`, libdpdk-dev 22.11+):
+//! ([`DpdkConfig`]) and the servers' user-stack launcher ([`start_user_stack`], TAP only then),
+//! and [`ENABLED`] is false; nothing else is compiled and nothing needs to be installed. With it (`cargo build -p dpdk --features dpdk`, libdpdk-dev 22.11+):
 //!
 //! - [`Eal`]: EAL initialisation, once per process;
 //! - [`Mempool`]: mbuf pools with use counters;
@@ -14,12 +14,17 @@
 //!   back-to-back pair of ports over `rte_ring`s;
 //! - [`RxQueue`]/[`TxQueue`]: burst I/O with per-queue counters ([`QueueStats`]);
 //! - [`DpdkDevice`]: netstack's `Device` over one queue pair;
-//! - [`softrss_v4`]: DPDK's software Toeplitz (`rte_softrss`), for cross-checks.
+//! - [`softrss_v4`]: DPDK's software Toeplitz (`rte_softrss`), for cross-checks;
+//! - [`start_workers`]: netstack workers on a port, one queue pair each (what
+//!   `[netstack] device = "dpdk"` runs), with run-time statistics in a file.
 //!
 //! All `unsafe` is in this crate, each block with its SAFETY argument.
 
 pub mod config;
+pub mod launch;
+pub mod testing;
 pub use config::{DpdkConfig, OffloadConfig};
+pub use launch::{check_config, start_user_stack};
 
 /// Whether this build has DPDK (feature `dpdk`).
 pub const ENABLED: bool = cfg!(feature = "dpdk");
@@ -34,6 +39,10 @@ mod mbuf;
 mod port;
 #[cfg(feature = "dpdk")]
 mod queue;
+#[cfg(feature = "dpdk")]
+mod stack;
+#[cfg(feature = "dpdk")]
+mod stats;
 
 #[cfg(feature = "dpdk")]
 pub use device::DpdkDevice;
@@ -45,6 +54,8 @@ pub use mbuf::{Mbuf, Mempool};
 pub use port::{ring_pair, Link, Offloads, Port, PortInfo, PortSetup, PortStats, QueueHwStats};
 #[cfg(feature = "dpdk")]
 pub use queue::{QueueStats, QueueStatsSnapshot, RxQueue, TxQueue};
+#[cfg(feature = "dpdk")]
+pub use stack::start_workers;
 
 /// Raw bindings, for what the safe API does not cover yet.
 #[cfg(feature = "dpdk")]

@@ -30,6 +30,10 @@ unsafe impl Send for Mempool {}
 unsafe impl Sync for Mempool {}
 
 impl Mempool {
+    /// `RTE_MBUF_DEFAULT_BUF_SIZE`: a 2048-byte data room plus the 128-byte headroom, enough for
+    /// a standard Ethernet frame.
+    pub const DEFAULT_DATA_ROOM: u16 = 2048 + 128;
+
     /// A pool of `n` mbufs with `data_room` bytes each (headroom included; use
     /// `RTE_MBUF_DEFAULT_BUF_SIZE` = 2176 for standard frames) and a per-lcore `cache`, on NUMA
     /// `socket` (`-1`: any). `n` is best `2^k - 1`.

@@ -85,6 +85,34 @@ impl Source {
         }
     }
 
+    /// An error about `key` of table `[table]` (for checks made after parsing): located at
+    /// the line that sets it, else at the table's header, else at the top of the file.
+    pub fn key_error(&self, table: &str, key: &str, message: impl Into<String>) -> ConfigError {
+        let mut current = String::new();
+        let (mut header, mut found) = (None, None);
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            let t = line.trim();
+            if t.starts_with('[') {
+                current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+                if current == table && header.is_none() {
+                    header = Some(offset);
+                }
+            } else if current == table
+                && t.split_once('=').map(|(k, _)| k.trim().trim_matches('"')) == Some(key)
+            {
+                found = Some(offset);
+            }
+            offset += line.len();
+        }
+        let at = found.or(header).unwrap_or(0);
+        let mut e = self.error(at..at, key, message);
+        if found.is_none() {
+            e.key = format!("{table}.{key}");
+        }
+        e
+    }
+
     fn key_on_line(&self, line: usize) -> String {
         let text = self.text.lines().nth(line - 1).unwrap_or("");
         match text.split_once('=') {
@@ -167,13 +195,13 @@ pub fn parse_size(text: &str) -> Option<u64> {
 }
 
 /// Durations like nginx's: `75` or `"75s"`, `"500ms"`, `"1m"`, `"1h"`, `"1d"`, and combinations
-/// such as `"1m30s"`.
+/// such as `"1m30s"`; also `"100us"` for the short sleeps of polling loops.
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     let text = text.trim();
     if text.is_empty() {
         return None;
     }
-    let mut total_ms: u64 = 0;
+    let mut total_us: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
         let digits = rest
@@ -187,19 +215,20 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let ms = match &rest[..unit_len] {
-            "" | "s" => 1000,
-            "ms" => 1,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
+        let us = match &rest[..unit_len] {
+            "" | "s" => 1_000_000,
+            "ms" => 1000,
+            "us" => 1,
+            "m" => 60_000_000,
+            "h" => 3_600_000_000,
+            "d" => 86_400_000_000,
+            "w" => 604_800_000_000,
             _ => return None,
         };
         rest = &rest[unit_len..];
-        total_ms = total_ms.checked_add(n.checked_mul(ms)?)?;
+        total_us = total_us.checked_add(n.checked_mul(us)?)?;
     }
-    Some(std::time::Duration::from_millis(total_ms))
+    Some(std::time::Duration::from_micros(total_us))
 }
 
 /// A value written either as a number or as a string with a unit (`1024` or `"1k"`).
@@ -269,6 +298,17 @@ mod tests {
     }
 
     #[test]
+    fn key_errors_find_the_line_that_sets_the_key() {
+        let src = source("[a]\nx = 1\n[dpdk]\nqueues = 0\nport = 1\n");
+        let e = src.key_error("dpdk", "queues", "must be at least 1");
+        assert_eq!((e.line, e.key.as_str()), (4, "queues"));
+        let e = src.key_error("dpdk", "mtu", "too small");
+        assert_eq!((e.line, e.key.as_str()), (3, "dpdk.mtu"));
+        let e = src.key_error("netstack", "device", "no");
+        assert_eq!((e.line, e.key.as_str()), (1, "netstack.device"));
+    }
+
+    #[test]
     fn errors_name_file_line_and_key() {
         let e = source("[runtime]\n\nworkers = \"many\"\n")
             .parse::<File>()
@@ -300,6 +340,7 @@ mod tests {
         assert_eq!(parse_duration("75s").unwrap().as_secs(), 75);
         assert_eq!(parse_duration("1m30s").unwrap().as_secs(), 90);
         assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("100us").unwrap().as_micros(), 100);
         assert_eq!(parse_duration("60").unwrap().as_secs(), 60);
         assert_eq!(parse_duration("s"), None);
         assert_eq!(parse_duration("5q"), None);

@@ -81,6 +81,11 @@ impl<M> Mailbox<M> {
         }
     }
 
+    /// Whether something was posted since the last drain (for loops that poll).
+    pub(crate) fn has_mail(&self) -> bool {
+        self.notified.load(Ordering::Acquire)
+    }
+
     /// Takes everything posted so far; call after the eventfd fired (or at any time).
     pub(crate) fn drain(&self, mut each: impl FnMut(Envelope<M>)) {
         self.notified.store(false, Ordering::Release);
@@ -302,6 +307,17 @@ pub fn allowed_cpus() -> Vec<usize> {
     match sched_getaffinity(None) {
         Ok(set) => (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
         Err(_) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
+    }
+}
+
+/// Lets the calling thread run on every CPU of `cpus` again (after a library such as DPDK's
+/// EAL pinned it to one).
+pub fn set_allowed_cpus(cpus: &[usize]) {
+    use rustix::thread::{sched_setaffinity, CpuSet};
+    let mut set = CpuSet::new();
+    cpus.iter().for_each(|&c| set.set(c));
+    if !cpus.is_empty() {
+        let _ = sched_setaffinity(None, &set);
     }
 }
 

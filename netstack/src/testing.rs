@@ -29,6 +29,15 @@ impl Drop for DeviceGuard {
     }
 }
 
+/// Deletes the network namespace of this name when dropped (with the devices inside it).
+pub struct NetnsGuard(pub String);
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
 /// Kills and reaps a child process when dropped, unless the test took it back.
 pub struct ChildGuard(pub Option<Child>);
 

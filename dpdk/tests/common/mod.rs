@@ -19,43 +19,15 @@ pub use with_dpdk::*;
 
 #[cfg(feature = "dpdk")]
 mod with_dpdk {
-    /// EAL arguments for a test: no hugepages, no PCI, one lcore, a unique file prefix, the
-    /// given virtual devices. Non-root runs get a private runtime dir.
+    /// EAL arguments for `test` (a unique file prefix) with the given virtual devices, and
+    /// the prefix for [`cleanup`].
     pub fn eal_args(test: &str, vdevs: &[&str]) -> (Vec<String>, String) {
         let prefix = format!("fs-{test}-{}", std::process::id());
-        // SAFETY-free: libc geteuid via /proc is overkill; check the runtime dir is writable.
-        if std::fs::create_dir_all("/var/run/dpdk").is_err() {
-            let dir = std::env::temp_dir().join(format!("{prefix}-xdg"));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::env::set_var("XDG_RUNTIME_DIR", &dir);
-        }
-        let mut args: Vec<String> = [
-            "-l",
-            "0",
-            "--no-huge",
-            "-m",
-            "256",
-            "--no-pci",
-            "--no-telemetry",
-            "--log-level=warning",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(format!("--file-prefix={prefix}"));
-        for v in vdevs {
-            args.push(format!("--vdev={v}"));
-        }
-        (args, prefix)
+        (dpdk::testing::eal_args(&prefix, vdevs), prefix)
     }
 
-    /// Removes the EAL runtime directory of `prefix`.
-    pub fn cleanup(prefix: &str) {
-        let base = std::env::var("XDG_RUNTIME_DIR")
-            .map(|d| format!("{d}/dpdk"))
-            .unwrap_or_else(|_| "/var/run/dpdk".into());
-        let _ = std::fs::remove_dir_all(format!("{base}/{prefix}"));
-    }
+    #[allow(unused_imports)] // not every test cleans up a runtime directory
+    pub use dpdk::testing::cleanup;
 
     /// Runs `f`, printing a libtest-like line; panics (non-zero exit) on failure.
     pub fn run(name: &str, f: impl FnOnce()) {

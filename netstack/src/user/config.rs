@@ -214,6 +214,7 @@ impl NetstackSection {
             buffers: self.buffers,
             pcap: None,
             fault: None,
+            idle_sleep: Duration::ZERO,
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct UserConfig {
     pub pcap: Option<std::path::PathBuf>,
     /// Inject faults on the device (tests).
     pub fault: Option<FaultConfig>,
+    /// For polled devices (no file descriptor, e.g. DPDK): how long a worker sleeps after a
+    /// turn that found nothing to do. Zero busy-polls (lowest latency, a full core per worker).
+    pub idle_sleep: Duration,
 }
 
 /// The device type the loop runs on.
@@ -72,12 +75,29 @@ pub type BoxDevice = Box<dyn Device + Send>;
 pub fn open_device(cfg: &UserConfig, pool: &Pool) -> io::Result<BoxDevice> {
     let mut tap = Tap::open(&cfg.interface, pool.clone())?;
     tap.set_mtu(cfg.iface.mtu);
-    let mut dev: BoxDevice = Box::new(tap);
+    wrap_device(cfg, Box::new(tap), None)
+}
+
+/// Wraps a device in the configured fault injection and capture. Worker `Some(index)` of
+/// several captures to `PATH.index`.
+pub fn wrap_device(
+    cfg: &UserConfig,
+    mut dev: BoxDevice,
+    worker: Option<usize>,
+) -> io::Result<BoxDevice> {
     if let Some(f) = &cfg.fault {
         dev = Box::new(Fault::new(dev, f.clone()));
     }
     if let Some(path) = &cfg.pcap {
-        dev = Box::new(Pcap::create(dev, path)?);
+        let path = match worker {
+            Some(index) => {
+                let mut p = path.clone().into_os_string();
+                p.push(format!(".{index}"));
+                p.into()
+            }
+            None => path.clone(),
+        };
+        dev = Box::new(Pcap::create(dev, &path)?);
     }
     Ok(dev)
 }
@@ -102,7 +122,7 @@ where
     S: Service,
     F: FnOnce(usize) -> S + Send + 'static,
 {
-    let pool = Pool::with_capacity(cfg.buffers.max(64));
+    let pool = worker_pool(&cfg);
     let device = open_device(&cfg, &pool)?;
     let clock = MonotonicClock::new();
     let stack = Stack::new(
@@ -147,21 +167,8 @@ pub fn open_worker_device(
 ) -> io::Result<BoxDevice> {
     let mut tap = Tap::open_queue(&cfg.interface, pool.clone())?;
     tap.set_mtu(cfg.iface.mtu);
-    let mut dev: BoxDevice = Box::new(Steered::new(tap, steering.clone(), index));
-    if let Some(f) = &cfg.fault {
-        dev = Box::new(Fault::new(dev, f.clone()));
-    }
-    if let Some(path) = &cfg.pcap {
-        let path = if steering.workers() > 1 {
-            let mut p = path.clone().into_os_string();
-            p.push(format!(".{index}"));
-            p.into()
-        } else {
-            path.clone()
-        };
-        dev = Box::new(Pcap::create(dev, &path)?);
-    }
-    Ok(dev)
+    let steered = Box::new(Steered::new(tap, steering.clone(), index));
+    wrap_device(cfg, steered, (steering.workers() > 1).then_some(index))
 }
 
 /// Starts `workers` threads, each pinned to an allowed CPU and running `make(index)` on its
@@ -183,6 +190,39 @@ where
 {
     let n = workers.max(1);
     let steering = Arc::new(Steering::new(n)?);
+    let pools: Vec<Pool> = (0..n).map(|_| worker_pool(&cfg)).collect();
+    let devices = pools
+        .iter()
+        .enumerate()
+        .map(|(index, pool)| open_worker_device(&cfg, pool, &steering, index))
+        .collect::<io::Result<Vec<_>>>()?;
+    let workers = pools.into_iter().zip(devices).collect();
+    start_on(&cfg, workers, Some(steering), listen, make)
+}
+
+/// The buffer pool of one worker: its stack's transmit headers, and receive buffers for
+/// devices that read into netstack buffers (TAP).
+pub fn worker_pool(cfg: &UserConfig) -> Pool {
+    Pool::with_capacity(cfg.buffers.max(64))
+}
+
+/// Starts one pinned worker per `(pool, device)` pair, each running `make(index)` on its own
+/// stack over its device, listening on `listen` in every worker; the device layer behind them
+/// is the caller's (a TAP queue, a DPDK queue). `steering` is the software steering the devices
+/// share, if they are [`Steered`]. A device without a file descriptor is polled: the worker
+/// loops without blocking, sleeping `cfg.idle_sleep` after a turn that found nothing to do.
+pub fn start_on<S, F>(
+    cfg: &UserConfig,
+    workers: Vec<(Pool, BoxDevice)>,
+    steering: Option<Arc<Steering>>,
+    listen: &[Listen],
+    make: F,
+) -> io::Result<Runtime<S::Msg>>
+where
+    S: Service,
+    F: Fn(usize) -> S + Send + Sync + 'static,
+{
+    let n = workers.len();
     let mailboxes: Arc<Vec<Mailbox<S::Msg>>> =
         Arc::new((0..n).map(|_| Mailbox::new()).collect::<io::Result<_>>()?);
     let draining = Arc::new(AtomicUsize::new(n));
@@ -190,9 +230,7 @@ where
     let clock = MonotonicClock::new();
     let mut glues = Vec::with_capacity(n);
     let mut bound = Vec::new();
-    for index in 0..n {
-        let pool = Pool::with_capacity(cfg.buffers.max(64));
-        let device = open_worker_device(&cfg, &pool, &steering, index)?;
+    for (index, (pool, device)) in workers.into_iter().enumerate() {
         let stack = Stack::new(
             device,
             cfg.iface.clone(),
@@ -203,8 +241,9 @@ where
         );
         let mut glue = Glue::with_mailboxes(stack, mailboxes.clone(), clock);
         glue.index = index;
-        glue.steering = Some(steering.clone());
+        glue.steering = steering.clone();
         glue.draining = Some(draining.clone());
+        glue.idle_sleep = cfg.idle_sleep;
         for l in listen {
             let addr = glue.listen(l)?;
             if index == 0 {
@@ -230,19 +269,7 @@ where
                 // A worker that ends for any reason no longer holds a graceful stop back.
                 leave_drain(&mut glue);
                 if n > 1 {
-                    let c = glue.steering.as_ref().map(|s| s.counters(index));
-                    let get = |f: fn(&steer::SteerCounters) -> &std::sync::atomic::AtomicU64| {
-                        c.map_or(0, |c| f(c).load(Ordering::Relaxed))
-                    };
-                    eprintln!(
-                        "user worker {index}: accepted {} connections; steered {} frames out, \
-                         {} in, {} ARP copies, {} ring drops",
-                        glue.stack.tcp.stats().accepted,
-                        get(|c| &c.forwarded),
-                        get(|c| &c.received),
-                        get(|c| &c.replicated),
-                        get(|c| &c.ring_full),
-                    );
+                    report_steering(&glue);
                 }
             })?;
         threads.push(thread);
@@ -253,6 +280,23 @@ where
         listen.to_vec(),
         bound,
     ))
+}
+
+fn report_steering<M: Send + 'static>(glue: &Glue<M>) {
+    let index = glue.index;
+    let c = glue.steering.as_ref().map(|s| s.counters(index));
+    let get = |f: fn(&steer::SteerCounters) -> &std::sync::atomic::AtomicU64| {
+        c.map_or(0, |c| f(c).load(Ordering::Relaxed))
+    };
+    eprintln!(
+        "user worker {index}: accepted {} connections; steered {} frames out, {} in, \
+         {} ARP copies, {} ring drops",
+        glue.stack.tcp.stats().accepted,
+        get(|c| &c.forwarded),
+        get(|c| &c.received),
+        get(|c| &c.replicated),
+        get(|c| &c.ring_full),
+    );
 }
 
 /// Per-connection glue state (the engine owns the TCB).
@@ -295,6 +339,8 @@ pub struct Glue<M: Send + 'static> {
     /// Workers that have not finished a graceful stop yet (shared); `drained`: this one has.
     draining: Option<Arc<AtomicUsize>>,
     drained: bool,
+    /// Polled devices: sleep after an idle turn (see [`UserConfig::idle_sleep`]).
+    idle_sleep: Duration,
 }
 
 fn conn_of(h: Handle) -> Conn {
@@ -344,6 +390,7 @@ impl<M: Send + 'static> Glue<M> {
             steering: None,
             draining: None,
             drained: false,
+            idle_sleep: Duration::ZERO,
         }
     }
 
@@ -559,12 +606,15 @@ const TOKEN_DEVICE: u64 = 1;
 const TOKEN_WAKE: u64 = 2;
 const TOKEN_STEER: u64 = 3;
 
-/// Runs the loop until told to stop (or a graceful stop finished).
+/// Runs the loop until told to stop (or a graceful stop finished): blocking in `epoll_wait`
+/// when the device has a file descriptor, polling otherwise.
 pub fn run<S: Service>(glue: &mut Glue<S::Msg>, mut service: S) -> io::Result<()> {
+    let Some(fd) = glue.stack.device.as_fd() else {
+        run_polled(glue, service);
+        return Ok(());
+    };
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-    if let Some(fd) = glue.stack.device.as_fd() {
-        epoll::add(&ep, fd, EventData::new_u64(TOKEN_DEVICE), EventFlags::IN)?;
-    }
+    epoll::add(&ep, fd, EventData::new_u64(TOKEN_DEVICE), EventFlags::IN)?;
     let mailboxes = glue.mailboxes.clone();
     let me = glue.index;
     epoll::add(
@@ -600,17 +650,44 @@ pub fn run<S: Service>(glue: &mut Glue<S::Msg>, mut service: S) -> io::Result<()
             Err(e) => return Err(e.into()),
         }
         if events.iter().any(|e| e.data.u64() == TOKEN_WAKE) {
-            mailboxes[me].drain(|m| match m {
-                Envelope::App(m) => glue.local.push_back(m),
-                Envelope::Stop => glue.exit = true,
-                Envelope::Quit => begin_quit(glue, &mut service),
-                Envelope::Listeners(..) => {} // kernel sockets: not for this transport
-            });
+            take_mail(glue, &mut service);
         }
         tick_at = turn(glue, &mut service, tick_at);
         timeout = next_timeout(glue, tick_at);
     }
     Ok(())
+}
+
+/// The loop for a device without a file descriptor (DPDK's poll-mode drivers): turns without
+/// blocking, checking the mailbox by its flag rather than by a system call; after a turn that
+/// received nothing and left nothing to do, sleeps `idle_sleep` (or until the next deadline).
+fn run_polled<S: Service>(glue: &mut Glue<S::Msg>, mut service: S) {
+    let mut tick_at: Option<std::time::Instant> = None;
+    while !glue.exit {
+        if glue.mailboxes[glue.index].has_mail() {
+            take_mail(glue, &mut service);
+        }
+        let received = glue.stack.stats.rx_frames;
+        tick_at = turn(glue, &mut service, tick_at);
+        if glue.idle_sleep.is_zero() || glue.stack.stats.rx_frames != received {
+            continue;
+        }
+        match next_timeout(glue, tick_at) {
+            Some(Duration::ZERO) => {}
+            next => std::thread::sleep(next.map_or(glue.idle_sleep, |t| t.min(glue.idle_sleep))),
+        }
+    }
+}
+
+/// Takes what other threads posted to this worker.
+fn take_mail<S: Service>(glue: &mut Glue<S::Msg>, service: &mut S) {
+    let mailboxes = glue.mailboxes.clone();
+    mailboxes[glue.index].drain(|m| match m {
+        Envelope::App(m) => glue.local.push_back(m),
+        Envelope::Stop => glue.exit = true,
+        Envelope::Quit => begin_quit(glue, service),
+        Envelope::Listeners(..) => {} // kernel sockets: not for this transport
+    });
 }
 
 /// One loop turn, shared by the TAP loop and tests that drive a glue by hand.

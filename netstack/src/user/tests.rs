@@ -79,6 +79,7 @@ impl TapNet {
             buffers: 8192,
             pcap: None,
             fault: None,
+            idle_sleep: Duration::ZERO,
         }
     }
 }

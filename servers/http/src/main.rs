@@ -10,7 +10,6 @@ use fs_httpd::log;
 use fs_httpd::service::{Httpd, Msg};
 use netstack::config::Stack;
 use netstack::runtime::{self, Runtime};
-use netstack::user::config::DeviceKind;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 
 #[derive(Parser)]
@@ -54,14 +53,6 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    if cfg.runtime.stack == Stack::User && cfg.netstack.device != DeviceKind::Tap {
-        eprintln!(
-            "fs-httpd: [emerg] {}: [netstack] device = \"dpdk\" is not available in this build; \
-             use \"tap\"",
-            args.config.display()
-        );
-        return ExitCode::FAILURE;
-    }
     if let Err(e) = log::set_error_log(cfg.error_log.clone()) {
         eprintln!("fs-httpd: [emerg] cannot open the error log: {e}");
         return ExitCode::FAILURE;
@@ -83,19 +74,7 @@ fn serve(cfg: Arc<Config>, path: &std::path::Path) -> std::io::Result<()> {
     let make = move |_| Httpd::new(initial.clone());
     let user = cfg.runtime.stack == Stack::User;
     let mut rt: Runtime<Msg> = if user {
-        let net = &cfg.netstack;
-        netstack::user::start_workers(net.user_config(), workers, &cfg.listen, make).map_err(
-            |e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!(
-                        "user stack on TAP {}: {e} (needs CAP_NET_ADMIN, or a device made with \
-                         `ip tuntap add dev {} mode tap multi_queue user $USER`)",
-                        net.interface, net.interface
-                    ),
-                )
-            },
-        )?
+        dpdk::start_user_stack(&cfg.netstack, &cfg.dpdk, workers, &cfg.listen, make)?
     } else {
         runtime::start(workers, &cfg.listen, make)?
     };

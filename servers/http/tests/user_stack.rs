@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use netstack::ip::IfaceConfig;
 use netstack::tcp::TcpConfig;
@@ -58,6 +59,7 @@ fn curl_fetches_from_httpd_on_the_user_stack() {
         buffers: 8192,
         pcap: None,
         fault: None,
+        idle_sleep: Duration::ZERO,
     };
     let listen = cfg.listen.clone();
     let service_cfg = cfg.clone();

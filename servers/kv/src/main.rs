@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser as _;
+use dpdk::DpdkConfig;
 use netstack::config::{NumberOrText, RuntimeConfig, Source, Stack};
 use netstack::runtime::{self, Listen, Workers};
-use netstack::user::config::{DeviceKind, NetstackSection};
+use netstack::user::config::NetstackSection;
 use serde::Deserialize;
 
 use fs_kv::server::{Config, Policy, Server};
@@ -56,7 +57,7 @@ struct File {
     #[serde(default)]
     netstack: NetstackSection,
     #[serde(default)]
-    dpdk: Option<toml::Table>,
+    dpdk: DpdkConfig,
     #[serde(default)]
     kv: KvSection,
 }
@@ -83,23 +84,20 @@ struct Settings {
     workers: usize,
     stack: Stack,
     netstack: NetstackSection,
+    dpdk: DpdkConfig,
 }
 
 fn settings(args: Args) -> Result<Settings, String> {
     let file: File = match &args.config {
         Some(path) => {
             let src = Source::read(path).map_err(|e| e.to_string())?;
-            src.parse().map_err(|e| e.to_string())?
+            let file: File = src.parse().map_err(|e| e.to_string())?;
+            dpdk::check_config(&src, &file.netstack, &file.dpdk).map_err(|e| e.to_string())?;
+            file
         }
         None => File::default(),
     };
-    let _ = &file.dpdk;
     let stack = file.runtime.stack;
-    if stack == Stack::User && file.netstack.device != DeviceKind::Tap {
-        return Err(
-            "[netstack] device = \"dpdk\" is not available in this build; use \"tap\"".into(),
-        );
-    }
     // On the user stack the default address is the interface's own.
     let default_bind = match stack {
         Stack::User => IpAddr::V4(file.netstack.address.0),
@@ -147,6 +145,7 @@ fn settings(args: Args) -> Result<Settings, String> {
         workers: workers.resolve(),
         stack,
         netstack: file.netstack,
+        dpdk: file.dpdk,
     })
 }
 
@@ -194,19 +193,7 @@ fn main() {
     };
     let started = match s.stack {
         Stack::Kernel => runtime::start(s.workers, &listen, make),
-        Stack::User => {
-            let name = &s.netstack.interface;
-            netstack::user::start_workers(s.netstack.user_config(), s.workers, &listen, make)
-                .map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!(
-                            "user stack on TAP {name}: {e} (needs CAP_NET_ADMIN, or a device \
-                             made with `ip tuntap add dev {name} mode tap multi_queue user $USER`)"
-                        ),
-                    )
-                })
-        }
+        Stack::User => dpdk::start_user_stack(&s.netstack, &s.dpdk, s.workers, &listen, make),
     };
     let rt = match started {
         Ok(rt) => rt,

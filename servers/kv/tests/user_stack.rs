@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fs_kv::server::{Config, Policy, Server};
 use netstack::ip::IfaceConfig;
@@ -68,6 +69,7 @@ fn redis_cli_talks_to_kv_on_the_user_stack() {
         buffers: 8192,
         pcap: None,
         fault: None,
+        idle_sleep: Duration::ZERO,
     };
     let listen = [Listen::new(SocketAddr::new(IpAddr::V4(stack), 6379))];
     let make = {

@@ -18,6 +18,9 @@ pub struct File {
     /// The user-space stack's device and addressing (used with `stack = "user"`).
     #[serde(default)]
     pub netstack: netstack::user::config::NetstackSection,
+    /// The DPDK port (used with `[netstack] device = "dpdk"`).
+    #[serde(default)]
+    pub dpdk: dpdk::DpdkConfig,
     #[serde(default)]
     pub http: Block,
     #[serde(default)]

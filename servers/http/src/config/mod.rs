@@ -27,6 +27,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// `[netstack]`: the user-space stack's settings (`stack = "user"`).
     pub netstack: netstack::user::config::NetstackSection,
+    /// `[dpdk]`: the port, with `[netstack] device = "dpdk"`.
+    pub dpdk: dpdk::DpdkConfig,
     /// Unique listen addresses, in first-seen order.
     pub listen: Vec<Listen>,
     /// Per listen address: the servers on it, the default server first.
@@ -250,6 +252,7 @@ impl Resolver<'_> {
     }
 
     fn config(&self, file: file::File) -> Result<Config, ConfigError> {
+        dpdk::check_config(self.source, &file.netstack, &file.dpdk)?;
         let mut http = Settings::defaults(&self.base);
         self.reject_misplaced(
             &file.http,
@@ -318,6 +321,7 @@ impl Resolver<'_> {
             path: self.source.path.clone(),
             runtime: file.runtime,
             netstack: file.netstack.clone(),
+            dpdk: file.dpdk.clone(),
             listen,
             by_listener,
             servers,
