@@ -11,6 +11,9 @@
 //! tx_descriptors = 1024
 //! idle_sleep = "100us"  # after an idle poll; 0 (default) busy-polls
 //! stats_file = "/run/fs-httpd.dpdk"  # rewritten every stats_interval (default 1s)
+//! [dpdk.exception]      # optional: these ports go to the kernel through a TAP interface
+//! interface = "fsk0"
+//! tcp_ports = [22]
 //! [dpdk.offloads]
 //! rx_checksum = true
 //! tx_checksum = true
@@ -58,6 +61,23 @@ pub struct DpdkConfig {
     #[serde(deserialize_with = "duration")]
     pub stats_interval: Duration,
     pub offloads: OffloadConfig,
+    /// The exception path to the kernel (F-Stack's KNI), off when absent.
+    pub exception: Option<ExceptionConfig>,
+}
+
+/// `[dpdk.exception]`: traffic for the kernel, sent to a TAP interface that gets the port's
+/// MAC (give it the stack's address and bring it up with `ip`). TCP and UDP to the listed
+/// local ports go there, ARP to both, and frames that are neither IPv4 nor ARP; the rest to
+/// the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionConfig {
+    /// The kernel's TAP interface (created if missing, one queue per worker).
+    pub interface: String,
+    #[serde(default)]
+    pub tcp_ports: Vec<u16>,
+    #[serde(default)]
+    pub udp_ports: Vec<u16>,
 }
 
 impl Default for DpdkConfig {
@@ -77,6 +97,7 @@ impl Default for DpdkConfig {
             stats_file: None,
             stats_interval: Duration::from_secs(1),
             offloads: OffloadConfig::default(),
+            exception: None,
         }
     }
 }
@@ -141,6 +162,11 @@ impl DpdkConfig {
         if self.stats_interval.is_zero() {
             return Err(("stats_interval", "must be longer than zero".into()));
         }
+        if let Some(x) = &self.exception {
+            if x.interface.is_empty() || x.interface.len() > 15 {
+                return Err(("interface", "an interface name of 1 to 15 bytes".into()));
+            }
+        }
         if let Some(mtu) = self.mtu {
             if mtu < 576 {
                 return Err(("mtu", "at least 576".into()));
@@ -171,6 +197,9 @@ mod tests {
             [dpdk.offloads]
             tso = false
             multi_seg = true
+            [dpdk.exception]
+            interface = "fsk0"
+            tcp_ports = [22, 2222]
             "#,
         )
         .unwrap();
@@ -182,6 +211,12 @@ mod tests {
         assert!(f.dpdk.offloads.rx_checksum);
         assert_eq!(f.dpdk.offloads.multi_seg, Some(true));
         assert_eq!(f.dpdk.eal_args[5], "--vdev=net_null0");
+        let x = f.dpdk.exception.as_ref().unwrap();
+        assert_eq!(
+            (x.interface.as_str(), &x.tcp_ports[..]),
+            ("fsk0", &[22, 2222][..])
+        );
+        assert!(x.udp_ports.is_empty());
         f.dpdk.validate().unwrap();
     }
 

@@ -23,7 +23,7 @@
 pub mod config;
 pub mod launch;
 pub mod testing;
-pub use config::{DpdkConfig, OffloadConfig};
+pub use config::{DpdkConfig, ExceptionConfig, OffloadConfig};
 pub use launch::{check_config, start_user_stack};
 
 /// Whether this build has DPDK (feature `dpdk`).

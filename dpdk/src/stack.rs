@@ -11,18 +11,22 @@
 //! - Workers are netstack's pinned threads, registered with EAL (`rte_thread_register`) so
 //!   mempool caches work. EAL pins the thread that initialises it to the first `-l` core; the
 //!   controlling thread gets its CPU set back, so workers still spread over every allowed CPU.
+//! - `[dpdk.exception]` puts the exception path ([`netstack::dev::exception`]) under each
+//!   queue: listed ports go to a kernel TAP interface, one TAP queue per worker.
 //! - Poll-mode drivers have no file descriptor: workers poll, sleeping `idle_sleep` after an
 //!   idle turn.
 
 use std::io;
 use std::sync::Arc;
 
+use netstack::buf::Pool;
+use netstack::dev::{Exception, ExceptionRules, Tap};
 use netstack::runtime::{allowed_cpus, set_allowed_cpus, Listen, Runtime};
 use netstack::user::{self, BoxDevice, Steered, Steering, UserConfig};
 use netstack::wire::EthernetAddress;
 use netstack::Service;
 
-use crate::config::DpdkConfig;
+use crate::config::{DpdkConfig, ExceptionConfig};
 use crate::device::DpdkDevice;
 use crate::eal::{Eal, Error};
 use crate::mbuf::Mempool;
@@ -88,6 +92,10 @@ where
     for (index, (rx, tx)) in pairs.into_iter().enumerate() {
         let dev = DpdkDevice::new(rx, tx, offloads, user.iface.mtu);
         queue_stats.push((dev.queue_stats(), dev.pool()));
+        let dev: BoxDevice = match &cfg.exception {
+            Some(x) => Box::new(exception_path(dev, x, port.mac(), index)?),
+            None => Box::new(dev),
+        };
         let dev: BoxDevice = match &steering {
             Some(s) => Box::new(Steered::new(dev, s.clone(), index)),
             None => Box::new(dev),
@@ -120,6 +128,32 @@ where
     };
     user::start_on(&user, devices, steering, listen, register)
 }
+
+/// Worker `index`'s side of the exception path: its queue of the kernel's TAP interface (the
+/// first worker gives the interface the port's MAC).
+fn exception_path(
+    dev: DpdkDevice,
+    x: &ExceptionConfig,
+    mac: [u8; 6],
+    index: usize,
+) -> io::Result<Exception<DpdkDevice, Tap>> {
+    let context = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("[dpdk.exception] interface {}: {e}", x.interface),
+        )
+    };
+    let kernel =
+        Tap::open_queue(&x.interface, Pool::with_capacity(EXCEPTION_BUFFERS)).map_err(context)?;
+    if index == 0 {
+        kernel.set_mac(mac).map_err(context)?;
+    }
+    let rules = ExceptionRules::new(&x.tcp_ports, &x.udp_ports);
+    Ok(Exception::new(dev, kernel, rules))
+}
+
+/// Receive buffers per worker for frames from the kernel (SSH and the like: little traffic).
+const EXCEPTION_BUFFERS: usize = 256;
 
 fn dpdk_err(e: Error) -> io::Error {
     io::Error::other(format!("dpdk: {e}"))

@@ -22,6 +22,7 @@
 //! `now` is passed in (not read from a clock) so that wrappers that delay frames run on the
 //! loop's virtual clock in simulations.
 
+pub mod exception;
 pub mod fault;
 pub mod memwire;
 pub mod pcap;
@@ -35,6 +36,7 @@ use bytes::Bytes;
 pub use crate::buf::TxFrame;
 use crate::time::Instant;
 
+pub use exception::{Exception, ExceptionRules};
 pub use fault::{Fault, FaultConfig};
 pub use memwire::MemoryWire;
 pub use pcap::Pcap;

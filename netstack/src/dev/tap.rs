@@ -121,6 +121,39 @@ impl Tap {
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
+
+    /// Sets the interface's hardware address (the kernel's side of it, `SIOCSIFHWADDR`).
+    pub fn set_mac(&self, mac: [u8; 6]) -> io::Result<()> {
+        let sock = rustix::net::socket(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::DGRAM,
+            None,
+        )?;
+        // SAFETY: an all-zero `ifreq` is valid; the name (shorter than IFNAMSIZ, checked at
+        // open) and the hardware address are written into their fields below.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (d, s) in req.ifr_name.iter_mut().zip(self.name.bytes()) {
+            *d = s as libc::c_char;
+        }
+        // SAFETY: writing the `ifru_hwaddr` member of the request's union, as SIOCSIFHWADDR
+        // reads it.
+        let addr = unsafe { &mut req.ifr_ifru.ifru_hwaddr };
+        addr.sa_family = libc::ARPHRD_ETHER;
+        for (d, s) in addr.sa_data.iter_mut().zip(mac) {
+            *d = s as libc::c_char;
+        }
+        // SAFETY: SIOCSIFHWADDR reads a `struct ifreq` through the valid pointer; `sock` is an
+        // open socket.
+        let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFHWADDR, &req) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("set MAC of {}: {e}", self.name),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Device for Tap {

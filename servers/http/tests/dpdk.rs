@@ -2,15 +2,19 @@
 //! DPDK virtual device, with the Linux kernel as the client side: `net_tap` (a TAP interface
 //! in this namespace) and `net_af_packet` (a veth pair into a network namespace). curl and wrk
 //! get their answers, a 6 MiB file keeps its SHA-256, both workers serve connections, and the
-//! run-time statistics file counts each queue's traffic. Needs the `dpdk` feature and root;
+//! run-time statistics file counts each queue's traffic. With `[dpdk.exception]`, a listed port
+//! on the stack's address is served by the kernel (a TCP server in a namespace behind the
+//! exception TAP) while the stack serves HTTP on the same address. Needs the `dpdk` feature and root;
 //! skips with a message otherwise. Devices and namespaces are removed by name, even on failure.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dpdk::testing::{cleanup, e2e_available, eal_args, Topology, Wire};
-use netstack::testing::{accepted_per_worker, ChildGuard};
+use netstack::testing::{accepted_per_worker, ip, wait_for_device, ChildGuard, NetnsGuard};
 use sha2::{Digest, Sha256};
 
 #[test]
@@ -25,6 +29,114 @@ fn httpd_on_dpdk_af_packet_veth_into_a_namespace() {
     if e2e_available("httpd_on_dpdk_af_packet_veth_into_a_namespace") {
         serve_and_check(Topology::new(Wire::AfPacket, "ha", 227, 2));
     }
+}
+
+/// The exception path: TCP to port 2222 of the stack's address reaches a kernel server in a
+/// namespace behind the exception TAP (which carries the same address), while HTTP on port
+/// 8080 of that address is the stack's, and an unlisted, unserved port is refused by the stack.
+#[test]
+fn httpd_on_dpdk_with_the_exception_path_to_the_kernel() {
+    if !e2e_available("httpd_on_dpdk_with_the_exception_path_to_the_kernel") {
+        return;
+    }
+    let net = Topology::new(Wire::Tap, "hx", 225, 2);
+    let id = std::process::id() % 100_000;
+    let (kni, ns) = (format!("fsxk{id}"), format!("fsxns{id}"));
+    let prefix = format!("fs-httpd-exception-{id}");
+    let eal = eal_args(&prefix, &[&net.vdev]);
+    let dir = std::env::temp_dir().join(format!("fs-httpd-dpdk-exception-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("httpd.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[runtime]\nworkers = 2\nstack = \"user\"\n\
+             [netstack]\ndevice = \"dpdk\"\naddress = \"{}/24\"\n\
+             [dpdk]\neal_args = {eal:?}\nidle_sleep = \"50us\"\n\
+             [dpdk.exception]\ninterface = \"{kni}\"\ntcp_ports = [2222]\n\
+             [http]\naccess_log = \"off\"\n\
+             [[server]]\nlisten = [\"{}:8080\"]\nreturn = \"200 stack\"\n",
+            net.server, net.server
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_fs-httpd"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fs-httpd");
+    let mut server = ChildGuard(Some(child));
+    net.attach();
+
+    // The kernel's side: the exception TAP moves into a namespace with the stack's address.
+    wait_for_device(&kni, Duration::from_secs(20));
+    let _ns = NetnsGuard(ns.clone());
+    ip(&["netns", "add", &ns]);
+    ip(&["link", "set", &kni, "netns", &ns]);
+    ip(&[
+        "-n",
+        &ns,
+        "addr",
+        "add",
+        &format!("{}/24", net.server),
+        "dev",
+        &kni,
+    ]);
+    ip(&["-n", &ns, "link", "set", &kni, "up"]);
+    let kernel_server = SocketAddr::from((net.server, 2222));
+    let listener = in_namespace(&ns, move || TcpListener::bind(kernel_server).expect("bind"));
+    let echo = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(b"kernel:").unwrap();
+        s.write_all(&buf).unwrap();
+    });
+
+    let url = format!("http://{}:8080/", net.server);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !curl(&net, &[&url]).status.success() {
+        assert!(Instant::now() < deadline, "no HTTP answer from the stack");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(curl(&net, &[&url]).stdout, b"stack");
+
+    let mut s = TcpStream::connect_timeout(&kernel_server, Duration::from_secs(10))
+        .expect("connect to the kernel's server through the exception path");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"ping").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "kernel:ping");
+    echo.join().unwrap();
+
+    let refused = TcpStream::connect_timeout(
+        &SocketAddr::from((net.server, 9999)),
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        refused.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    stop(&mut server);
+    cleanup(&prefix);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `f` on a thread that entered network namespace `ns` (sockets it makes stay there).
+fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let file = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("open the namespace");
+    std::thread::spawn(move || {
+        // SAFETY: setns(2) with an open namespace file; it only changes this thread's network
+        // namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .unwrap()
 }
 
 fn serve_and_check(net: Topology) {
