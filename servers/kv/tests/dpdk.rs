@@ -177,3 +177,36 @@ fn stop(server: &mut ChildGuard) -> String {
     eprintln!("{stderr}");
     stderr
 }
+
+/// Configuration errors about DPDK name the file, line and key (no root or DPDK needed).
+#[test]
+fn kv_dpdk_config_errors_name_the_line_and_key() {
+    let path = std::env::temp_dir().join(format!("fs-kv-dpdk-bad-{}.toml", std::process::id()));
+    let run = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_fs-kv"))
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .expect("run fs-kv");
+        assert_eq!(out.status.code(), Some(2), "accepted: {text}");
+        String::from_utf8_lossy(&out.stderr).replace(&path.display().to_string(), "FILE")
+    };
+    let text = run("[kv]\nport = 1\n[dpdk]\nport = 0\nmbuf_cache = 4096\n");
+    assert!(text.contains("FILE:5: `mbuf_cache`: at most 512"), "{text}");
+    let shipped = format!("{}/../../conf/kv-dpdk.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = run(&std::fs::read_to_string(shipped)
+        .unwrap()
+        .replace("port = 0", "port = 0\nqueues = 0"));
+    assert!(
+        text.contains("`queues`: must be at least 1") || !dpdk::ENABLED,
+        "{text}"
+    );
+    if !dpdk::ENABLED {
+        assert!(
+            text.contains("`device`: \"dpdk\" is not available in this build"),
+            "{text}"
+        );
+    }
+    let _ = std::fs::remove_file(&path);
+}
