@@ -293,7 +293,7 @@ pub struct Out {
 impl Default for Out {
     fn default() -> Self {
         Out {
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: BytesMut::new(),
             chunks: Vec::new(),
             resp3: false,
             errors: 0,

@@ -188,19 +188,40 @@ pub struct SlowEntry {
     pub name: String,
 }
 
+/// A client as CLIENT LIST/INFO/KILL see it, in its worker's table.
 #[derive(Clone)]
 pub struct ClientInfo {
+    pub id: u64,
     pub worker: usize,
     pub conn: Conn,
     pub addr: SocketAddr,
     pub laddr: SocketAddr,
-    pub name: Bytes,
     pub db: usize,
     pub created: u64,
+    pub resp: u8,
+    /// Set by CLIENT SETNAME/SETINFO only: boxed, so an idle client does not pay for it.
+    pub meta: Option<Box<ClientMeta>>,
+}
+
+#[derive(Clone, Default)]
+pub struct ClientMeta {
+    pub name: Bytes,
     pub lib_name: Bytes,
     pub lib_ver: Bytes,
-    pub resp: u8,
 }
+
+impl ClientInfo {
+    pub fn meta(&self) -> ClientMeta {
+        self.meta.as_deref().cloned().unwrap_or_default()
+    }
+
+    pub fn meta_mut(&mut self) -> &mut ClientMeta {
+        self.meta.get_or_insert_with(Box::default)
+    }
+}
+
+/// One worker's clients, indexed by connection index (dense, like the worker's own table).
+pub type ClientTable = Vec<Option<ClientInfo>>;
 
 #[derive(Default)]
 pub struct PubSub {
@@ -216,7 +237,9 @@ pub struct Server {
     pub cmdstats: Vec<Vec<CmdStat>>,
     pub errorstats: Mutex<HMap<String, u64>>,
     pub pubsub: Mutex<PubSub>,
-    pub clients: Mutex<HMap<u64, ClientInfo>>,
+    /// Per worker: its clients. Locked by that worker on accept, close and CLIENT SETNAME, and
+    /// by CLIENT LIST/KILL (rare), so workers do not contend on connection setup.
+    pub clients: Vec<Mutex<ClientTable>>,
     pub next_id: AtomicU64,
     pub monitors: Mutex<Vec<(usize, Conn)>>,
     pub has_monitors: AtomicBool,
@@ -244,7 +267,7 @@ impl Server {
                 .collect(),
             errorstats: Mutex::new(HMap::default()),
             pubsub: Mutex::new(PubSub::default()),
-            clients: Mutex::new(HMap::default()),
+            clients: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
             next_id: AtomicU64::new(1),
             monitors: Mutex::new(Vec::new()),
             has_monitors: AtomicBool::new(false),
@@ -257,10 +280,46 @@ impl Server {
         }
     }
 
-    pub fn update_client(&self, id: u64, f: impl FnOnce(&mut ClientInfo)) {
-        if let Some(c) = lock(&self.clients).get_mut(&id) {
+    /// Adds a client to its worker's table.
+    pub fn register_client(&self, info: ClientInfo) {
+        let mut table = lock(&self.clients[info.worker]);
+        let i = info.conn.index();
+        if table.len() <= i {
+            table.resize_with(i + 1, || None);
+        }
+        table[i] = Some(info);
+    }
+
+    pub fn unregister_client(&self, worker: usize, conn: Conn) {
+        if let Some(slot) = lock(&self.clients[worker]).get_mut(conn.index()) {
+            *slot = None;
+        }
+    }
+
+    pub fn update_client(&self, worker: usize, conn: Conn, f: impl FnOnce(&mut ClientInfo)) {
+        let mut table = lock(&self.clients[worker]);
+        if let Some(c) = table.get_mut(conn.index()).and_then(Option::as_mut) {
             f(c);
         }
+    }
+
+    pub fn client_info(&self, worker: usize, conn: Conn) -> Option<ClientInfo> {
+        lock(&self.clients[worker])
+            .get(conn.index())?
+            .as_ref()
+            .filter(|c| c.conn == conn)
+            .cloned()
+    }
+
+    /// Every client of every worker, by id.
+    pub fn all_clients(&self) -> Vec<ClientInfo> {
+        let mut all: Vec<ClientInfo> = self
+            .clients
+            .iter()
+            .flat_map(|t| lock(t).iter().flatten().cloned().collect::<Vec<_>>())
+            .collect();
+        all.sort_by_key(|c| c.id);
+        all
     }
 }
 
@@ -288,6 +347,8 @@ pub struct Blocked {
 
 /// What a blocking command asks of the dispatcher when nothing is available.
 pub struct BlockReq {
+    /// The command's arguments (filled in by the dispatcher), to re-run it when woken.
+    pub argv: Vec<Bytes>,
     pub keys: Vec<Bytes>,
     pub timeout_ms: u64,
     pub null_array: bool,
@@ -297,11 +358,8 @@ pub struct Client {
     pub id: u64,
     pub conn: Conn,
     pub addr: SocketAddr,
-    #[allow(dead_code)]
-    pub laddr: SocketAddr,
     pub db: usize,
     pub authed: bool,
-    pub name: Bytes,
     pub parser: Parser,
     /// Unparsed input carried over from earlier reads (a partial frame).
     pub pending: Vec<u8>,
@@ -309,51 +367,57 @@ pub struct Client {
     pub multi: Option<Vec<Vec<Bytes>>>,
     pub multi_dirty: bool,
     pub watched: Vec<(usize, Bytes, u64)>,
-    pub subs: Set<Bytes>,
-    pub psubs: Set<Bytes>,
-    pub blocked: Option<Blocked>,
+    /// Channels and patterns, once the client subscribed to something.
+    pub pubsub: Option<Box<Subscriptions>>,
+    pub blocked: Option<Box<Blocked>>,
     pub block_seq: u64,
-    /// Set while re-running a woken blocked command: keeps the original deadline.
-    pub resume_deadline: Option<u64>,
     pub close_after: bool,
     pub paused: bool,
     pub monitor: bool,
-    pub created: u64,
     pub last_cmd: &'static str,
-    /// The arguments of a command that just blocked (kept to re-run it when woken).
-    pub last_argv: Vec<Bytes>,
 }
 
 impl Client {
-    pub fn new(id: u64, conn: Conn, addr: SocketAddr, laddr: SocketAddr, authed: bool) -> Client {
+    pub fn new(id: u64, conn: Conn, addr: SocketAddr, authed: bool) -> Client {
         Client {
             id,
             conn,
             addr,
-            laddr,
             db: 0,
             authed,
-            name: Bytes::new(),
             parser: Parser::default(),
             pending: Vec::new(),
             multi: None,
             multi_dirty: false,
             watched: Vec::new(),
-            subs: crate::store::new_set(),
-            psubs: crate::store::new_set(),
+            pubsub: None,
             blocked: None,
             block_seq: 0,
-            resume_deadline: None,
             close_after: false,
             paused: false,
             monitor: false,
-            created: unix_secs(),
             last_cmd: "NULL",
-            last_argv: Vec::new(),
         }
     }
 
     pub fn subscriptions(&self) -> usize {
-        self.subs.len() + self.psubs.len()
+        self.pubsub
+            .as_ref()
+            .map_or(0, |s| s.channels.len() + s.patterns.len())
     }
+
+    pub fn pubsub_mut(&mut self) -> &mut Subscriptions {
+        self.pubsub.get_or_insert_with(|| {
+            Box::new(Subscriptions {
+                channels: crate::store::new_set(),
+                patterns: crate::store::new_set(),
+            })
+        })
+    }
+}
+
+/// A subscribed client's channels and patterns, in subscription order.
+pub struct Subscriptions {
+    pub channels: Set<Bytes>,
+    pub patterns: Set<Bytes>,
 }

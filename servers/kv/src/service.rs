@@ -137,7 +137,7 @@ impl Kv {
         }
     }
 
-    fn unblock(&mut self, conn: Conn) -> Option<Blocked> {
+    fn unblock(&mut self, conn: Conn) -> Option<Box<Blocked>> {
         let srv = self.srv.clone();
         let slot = self.slot(conn)?;
         let b = slot.cl.blocked.take()?;
@@ -168,7 +168,7 @@ impl Kv {
         let Some(slot) = conns.get_mut(conn.index()).and_then(|s| s.as_deref_mut()) else {
             return;
         };
-        slot.cl.resume_deadline = Some(b.deadline);
+        fx.resume_deadline = Some(b.deadline);
         let saved_db = std::mem::replace(&mut slot.cl.db, b.db);
         let argv: Vec<&[u8]> = b.argv.iter().map(|x| &x[..]).collect();
         let mut ctx = Ctx {
@@ -183,7 +183,7 @@ impl Kv {
         slot.cl.db = saved_db;
         slot.cl.close_after |= std::mem::take(&mut fx.close);
         apply_block(srv, cx, slot, fx, now);
-        slot.cl.resume_deadline = None;
+        fx.resume_deadline = None;
         self.process(cx, conn, &[]);
     }
 
@@ -281,7 +281,7 @@ fn apply_block<C: Cx<Msg = Msg>>(
     now: u64,
 ) {
     let Some(req) = fx.block.take() else { return };
-    let deadline = match slot.cl.resume_deadline.take() {
+    let deadline = match fx.resume_deadline.take() {
         Some(d) => d,
         None if req.timeout_ms == 0 => 0,
         None => now + req.timeout_ms,
@@ -292,15 +292,14 @@ fn apply_block<C: Cx<Msg = Msg>>(
             Some(cx.now() + Duration::from_millis(deadline.saturating_sub(now))),
         );
     }
-    let argv = std::mem::take(&mut slot.cl.last_argv);
-    slot.cl.blocked = Some(Blocked {
-        argv,
+    slot.cl.blocked = Some(Box::new(Blocked {
+        argv: req.argv,
         keys: req.keys,
         db: slot.cl.db,
         deadline,
         seq: slot.cl.block_seq,
         null_array: req.null_array,
-    });
+    }));
     srv.stats.blocked.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -344,22 +343,18 @@ impl Service for Kv {
         let srv = &self.srv;
         let id = srv.next_id.fetch_add(1, Ordering::Relaxed);
         let authed = srv.cfg.password().is_none();
-        let cl = Client::new(id, conn, info.peer, info.local, authed);
-        lock(&srv.clients).insert(
+        let cl = Client::new(id, conn, info.peer, authed);
+        srv.register_client(ClientInfo {
             id,
-            ClientInfo {
-                worker: self.worker,
-                conn,
-                addr: info.peer,
-                laddr: info.local,
-                name: Bytes::new(),
-                db: 0,
-                created: cl.created,
-                lib_name: Bytes::new(),
-                lib_ver: Bytes::new(),
-                resp: 2,
-            },
-        );
+            worker: self.worker,
+            conn,
+            addr: info.peer,
+            laddr: info.local,
+            db: 0,
+            created: crate::server::unix_secs(),
+            resp: 2,
+            meta: None,
+        });
         srv.stats.connections.fetch_add(1, Ordering::Relaxed);
         srv.stats.connected.fetch_add(1, Ordering::Relaxed);
         let i = conn.index();
@@ -404,7 +399,7 @@ impl Service for Kv {
         if slot.cl.monitor {
             crate::cmd::server::remove_monitor(srv, self.worker, conn);
         }
-        lock(&srv.clients).remove(&slot.cl.id);
+        srv.unregister_client(self.worker, conn);
         srv.stats.connected.fetch_sub(1, Ordering::Relaxed);
     }
 

@@ -451,6 +451,7 @@ pub fn block(c: &mut Ctx, k: &mut Keys, keys: &[&[u8]], timeout_ms: u64, null_ar
             .push(w);
     }
     c.fx.block = Some(BlockReq {
+        argv: Vec::new(),
         keys: keys.iter().map(|x| bytes(x)).collect(),
         timeout_ms,
         null_array,

@@ -106,6 +106,8 @@ pub fn lookup(name: &[u8]) -> Option<usize> {
 pub struct Effects {
     pub posts: Vec<(usize, Msg)>,
     pub block: Option<BlockReq>,
+    /// Set while re-running a woken blocked command: it keeps its original deadline.
+    pub resume_deadline: Option<u64>,
     pub close: bool,
     /// Client ids to kill (CLIENT KILL), resolved by the service.
     pub shutdown: bool,
@@ -292,8 +294,8 @@ pub fn run(c: &mut Ctx, out: &mut Out, idx: usize, argv: &[&[u8]], guards: &mut 
     let wakes = {
         let mut keys = Keys::new(guards, c.cl.db, c.now, &c.srv.store);
         (cmd.run)(c, &mut keys, out, argv);
-        if c.fx.block.is_some() {
-            c.cl.last_argv = argv.iter().map(|a| bytes(a)).collect();
+        if let Some(block) = c.fx.block.as_mut() {
+            block.argv = argv.iter().map(|a| bytes(a)).collect();
         }
         keys.take_wakes()
     };

@@ -46,7 +46,7 @@ fn confirm(out: &mut Out, kind: &str, name: Option<&[u8]>, count: usize) {
 fn subscribe(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let mut ps = lock(&c.srv.pubsub);
     for ch in &a[1..] {
-        if c.cl.subs.insert(bytes(ch)) {
+        if c.cl.pubsub_mut().channels.insert(bytes(ch)) {
             ps.channels
                 .entry(bytes(ch))
                 .or_default()
@@ -59,7 +59,7 @@ fn subscribe(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 fn psubscribe(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let mut ps = lock(&c.srv.pubsub);
     for p in &a[1..] {
-        if c.cl.psubs.insert(bytes(p)) {
+        if c.cl.pubsub_mut().patterns.insert(bytes(p)) {
             ps.patterns.push((bytes(p), c.worker, c.cl.conn));
         }
         confirm(out, "psubscribe", Some(p), c.cl.subscriptions());
@@ -81,13 +81,15 @@ fn unsubscribe(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let names: Vec<Bytes> = if a.len() > 1 {
         a[1..].iter().map(|x| bytes(x)).collect()
     } else {
-        c.cl.subs.iter().cloned().collect()
+        c.cl.pubsub
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.channels.iter().cloned().collect())
     };
     if names.is_empty() {
         return confirm(out, "unsubscribe", None, c.cl.subscriptions());
     }
     for ch in names {
-        if c.cl.subs.shift_remove(&ch) {
+        if c.cl.pubsub_mut().channels.shift_remove(&ch) {
             drop_channel(&mut ps, &ch, c.worker, c.cl);
         }
         confirm(out, "unsubscribe", Some(&ch), c.cl.subscriptions());
@@ -99,13 +101,15 @@ fn punsubscribe(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let names: Vec<Bytes> = if a.len() > 1 {
         a[1..].iter().map(|x| bytes(x)).collect()
     } else {
-        c.cl.psubs.iter().cloned().collect()
+        c.cl.pubsub
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.patterns.iter().cloned().collect())
     };
     if names.is_empty() {
         return confirm(out, "punsubscribe", None, c.cl.subscriptions());
     }
     for p in names {
-        if c.cl.psubs.shift_remove(&p) {
+        if c.cl.pubsub_mut().patterns.shift_remove(&p) {
             let (w, conn) = (c.worker, c.cl.conn);
             ps.patterns
                 .retain(|(q, pw, pc)| !(q == &p && *pw == w && *pc == conn));
@@ -120,10 +124,10 @@ pub fn drop_all(srv: &Server, worker: usize, cl: &mut Client) {
         return;
     }
     let mut ps = lock(&srv.pubsub);
-    for ch in std::mem::take(&mut cl.subs) {
-        drop_channel(&mut ps, &ch, worker, cl);
+    let subs = cl.pubsub.take().expect("subscribed");
+    for ch in &subs.channels {
+        drop_channel(&mut ps, ch, worker, cl);
     }
-    cl.psubs.clear();
     let conn = cl.conn;
     ps.patterns
         .retain(|(_, w, c)| !(*w == worker && *c == conn));

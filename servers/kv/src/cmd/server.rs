@@ -102,7 +102,7 @@ fn reset(c: &mut Ctx, _k: &mut Keys, out: &mut Out, _a: &[&[u8]]) {
     tx::unwatch_all(c.srv, c.cl);
     pubsub::drop_all(c.srv, c.worker, c.cl);
     c.cl.db = 0;
-    c.cl.name = Bytes::new();
+    set_name(c, Bytes::new());
     c.cl.authed = c.srv.cfg.password().is_none();
     if c.cl.monitor {
         stop_monitor(c);
@@ -176,7 +176,7 @@ fn hello(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
             return out
                 .err("ERR Client names cannot contain spaces, newlines or special characters.");
         }
-        c.cl.name = bytes(n);
+        set_name(c, bytes(n));
     }
     out.resp3 = proto == 3;
     sync_info(c);
@@ -210,26 +210,40 @@ fn valid_name(n: &[u8]) -> bool {
     n.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }
 
-/// Publishes this client's name/db/protocol to the shared client list.
+/// Publishes this client's db to its worker's client table.
 fn sync_info(c: &mut Ctx) {
-    let (name, db) = (c.cl.name.clone(), c.cl.db);
-    c.srv.update_client(c.cl.id, |i| {
-        i.name = name;
-        i.db = db;
+    let db = c.cl.db;
+    c.srv.update_client(c.worker, c.cl.conn, |i| i.db = db);
+}
+
+/// The client's name lives in its worker's client table only (it is rarely set or read).
+fn set_name(c: &mut Ctx, name: Bytes) {
+    c.srv.update_client(c.worker, c.cl.conn, |i| {
+        if !name.is_empty() || i.meta.is_some() {
+            i.meta_mut().name = name;
+        }
     });
 }
 
-pub fn client_line(i: &ClientInfo, id: u64, now: u64) -> String {
+fn client_name(c: &Ctx) -> Bytes {
+    c.srv
+        .client_info(c.worker, c.cl.conn)
+        .map(|i| i.meta().name)
+        .unwrap_or_default()
+}
+
+pub fn client_line(i: &ClientInfo, now: u64) -> String {
+    let (id, meta) = (i.id, i.meta());
     format!(
         "id={id} addr={} laddr={} fd=8 name={} age={} idle=0 flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|list user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         i.addr,
         i.laddr,
-        String::from_utf8_lossy(&i.name),
+        String::from_utf8_lossy(&meta.name),
         now.saturating_sub(i.created),
         i.db,
         i.resp,
-        String::from_utf8_lossy(&i.lib_name),
-        String::from_utf8_lossy(&i.lib_ver),
+        String::from_utf8_lossy(&meta.lib_name),
+        String::from_utf8_lossy(&meta.lib_ver),
     )
 }
 
@@ -238,8 +252,8 @@ fn client(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let n = a.len();
     let arity =
         |out: &mut Out| arity_err(out, &format!("client|{}", String::from_utf8_lossy(&sub)));
-    c.srv
-        .update_client(c.cl.id, |i| i.resp = if out.resp3 { 3 } else { 2 });
+    let resp = if out.resp3 { 3 } else { 2 };
+    c.srv.update_client(c.worker, c.cl.conn, |i| i.resp = resp);
     match &sub[..] {
         b"setname" if n == 3 => {
             if !valid_name(a[2]) {
@@ -247,23 +261,25 @@ fn client(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
                     "ERR Client names cannot contain spaces, newlines or special characters.",
                 );
             }
-            c.cl.name = bytes(a[2]);
-            sync_info(c);
+            set_name(c, bytes(a[2]));
             out.ok()
         }
         b"getname" if n == 2 => {
-            if c.cl.name.is_empty() {
+            let name = client_name(c);
+            if name.is_empty() {
                 out.null()
             } else {
-                out.bulk(&c.cl.name.clone())
+                out.bulk(&name)
             }
         }
         b"setinfo" if n == 4 => {
             let v = bytes(a[3]);
             if eq(a[2], "lib-name") {
-                c.srv.update_client(c.cl.id, |i| i.lib_name = v);
+                c.srv
+                    .update_client(c.worker, c.cl.conn, |i| i.meta_mut().lib_name = v);
             } else if eq(a[2], "lib-ver") {
-                c.srv.update_client(c.cl.id, |i| i.lib_ver = v);
+                c.srv
+                    .update_client(c.worker, c.cl.conn, |i| i.meta_mut().lib_ver = v);
             } else {
                 return out.err(&format!(
                     "ERR Unrecognized option '{}'",
@@ -274,22 +290,21 @@ fn client(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         }
         b"id" if n == 2 => out.int(c.cl.id as i64),
         b"info" if n == 2 => {
-            let line = lock(&c.srv.clients)
-                .get(&c.cl.id)
-                .map(|i| client_line(i, c.cl.id, unix_secs()))
+            let line = c
+                .srv
+                .client_info(c.worker, c.cl.conn)
+                .map(|i| client_line(&i, unix_secs()))
                 .unwrap_or_default();
             out.verbatim(&line)
         }
         b"list" => {
-            let clients = lock(&c.srv.clients);
-            let mut ids: Vec<&u64> = clients.keys().collect();
-            ids.sort();
             let now = unix_secs();
-            let text: String = ids
+            let text: String = c
+                .srv
+                .all_clients()
                 .iter()
-                .map(|id| client_line(&clients[*id], **id, now))
+                .map(|i| client_line(i, now))
                 .collect();
-            drop(clients);
             out.verbatim(&text)
         }
         b"kill" if n >= 3 => client_kill(c, out, &a[2..]),
@@ -318,10 +333,10 @@ fn client(c: &mut Ctx, _k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn client_kill(c: &mut Ctx, out: &mut Out, a: &[&[u8]]) {
-    let clients = lock(&c.srv.clients);
-    let matches = |id: u64, i: &ClientInfo, k: &[u8], v: &[u8]| -> bool {
+    let clients = c.srv.all_clients();
+    let matches = |i: &ClientInfo, k: &[u8], v: &[u8]| -> bool {
         if eq(k, "id") {
-            crate::resp::parse_i64(v) == Some(id as i64)
+            crate::resp::parse_i64(v) == Some(i.id as i64)
         } else if eq(k, "addr") {
             i.addr.to_string().as_bytes() == v
         } else if eq(k, "laddr") {
@@ -334,9 +349,8 @@ fn client_kill(c: &mut Ctx, out: &mut Out, a: &[&[u8]]) {
         // Old form: CLIENT KILL addr:port.
         let target = clients
             .iter()
-            .find(|(_, i)| i.addr.to_string().as_bytes() == a[0])
-            .map(|(id, i)| (*id, i.worker, i.conn));
-        drop(clients);
+            .find(|i| i.addr.to_string().as_bytes() == a[0])
+            .map(|i| (i.id, i.worker, i.conn));
         return match target {
             Some(t) => {
                 kill(c, t);
@@ -363,12 +377,9 @@ fn client_kill(c: &mut Ctx, out: &mut Out, a: &[&[u8]]) {
         .collect();
     let targets: Vec<(u64, usize, netstack::Conn)> = clients
         .iter()
-        .filter(|(id, i)| {
-            filters.iter().all(|p| matches(**id, i, p[0], p[1])) && !(skipme && **id == c.cl.id)
-        })
-        .map(|(id, i)| (*id, i.worker, i.conn))
+        .filter(|i| filters.iter().all(|p| matches(i, p[0], p[1])) && !(skipme && i.id == c.cl.id))
+        .map(|i| (i.id, i.worker, i.conn))
         .collect();
-    drop(clients);
     for t in &targets {
         kill(c, *t);
     }
@@ -547,6 +558,7 @@ pub fn feed_monitors(c: &mut Ctx, argv: &[&[u8]]) {
 
 pub fn slowlog_add(c: &mut Ctx, argv: &[&[u8]], usec: u64) {
     let max = c.srv.cfg.slowlog_max.load(Ordering::Relaxed);
+    let name = String::from_utf8_lossy(&client_name(c)).into_owned();
     let mut log = lock(&c.srv.slowlog);
     log.push_front(SlowEntry {
         id: c.srv.slowlog_id.fetch_add(1, Ordering::Relaxed),
@@ -558,7 +570,7 @@ pub fn slowlog_add(c: &mut Ctx, argv: &[&[u8]], usec: u64) {
             .map(|a| bytes(&a[..a.len().min(128)]))
             .collect(),
         peer: c.cl.addr.to_string(),
-        name: String::from_utf8_lossy(&c.cl.name).into_owned(),
+        name,
     });
     log.truncate(max);
 }
@@ -1117,8 +1129,4 @@ fn info(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     section("Cluster", "cluster_enabled:0\r\n".into());
     section("Keyspace", keyspace);
     out.verbatim(&t)
-}
-
-pub fn _client_info_for(i: &ClientInfo) -> Bytes {
-    bytes(i.name.as_ref())
 }
