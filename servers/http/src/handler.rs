@@ -2,6 +2,7 @@
 //! nginx's order, `return`, `try_files`, index files, autoindex, static files with conditionals,
 //! ranges and gzip_static, and `error_page` internal redirects.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
@@ -10,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::autoindex;
 use crate::config::{
@@ -32,6 +33,8 @@ const MAX_REDIRECTS: u32 = 10;
 pub struct Handler {
     pub files: FileCache,
     pub date: response::DateCache,
+    /// Where response heads are written (see [`HeadWriter`]).
+    heads: BytesMut,
     boundary: u64,
 }
 
@@ -41,7 +44,7 @@ pub struct Request<'a> {
     pub server: &'a Server,
     pub head: &'a Head,
     /// Host name for redirects (Host header or absolute-form authority, without port).
-    pub host: String,
+    pub host: Cow<'a, str>,
     pub local: SocketAddr,
     pub peer: SocketAddr,
     pub now: Instant,
@@ -79,7 +82,7 @@ impl Handler {
     fn serve(
         &mut self,
         req: &mut Request<'_>,
-        path: Vec<u8>,
+        path: Cow<'_, [u8]>,
         query: Option<Vec<u8>>,
         internal: bool,
     ) -> Reply {
@@ -88,10 +91,10 @@ impl Handler {
             let s = req.server.settings.clone();
             return self.error(req, &s, 500);
         }
-        let (settings, prefix) = match find_location(&req.server.locations, &path) {
-            Some(loc) => (loc.settings.clone(), prefix_of(loc)),
-            None => (req.server.settings.clone(), None),
-        };
+        let location = find_location(&req.server.locations, &path);
+        let settings = location
+            .map_or(&req.server.settings, |l| &l.settings)
+            .clone();
         req.access_log = settings.access_log.clone();
         if settings.internal && !internal {
             return self.error(req, &settings, 404);
@@ -103,9 +106,9 @@ impl Handler {
             return self.error(req, &settings, 405);
         }
         let uri = Uri {
-            path,
+            path: path.into_owned(),
             query,
-            prefix,
+            prefix: location.and_then(prefix_of),
         };
         if !settings.try_files.is_empty() {
             return self.try_files(req, &settings, uri);
@@ -196,7 +199,7 @@ impl Handler {
                 if let Lookup::File(_) = self.lookup(req, settings, &candidate) {
                     let mut next = uri.path.clone();
                     next.extend_from_slice(index.as_bytes());
-                    return self.serve(req, next, uri.query.clone(), true);
+                    return self.serve(req, next.into(), uri.query.clone(), true);
                 }
             }
         }
@@ -255,8 +258,7 @@ impl Handler {
             Precondition::Failed => return self.error(req, s, 412),
             Precondition::NotModified => {
                 let date = self.date.get(req.wall);
-                let mut head = Vec::with_capacity(256);
-                let mut w = HeadWriter::start(&mut head, 304, s.server_tokens, &date);
+                let mut w = HeadWriter::start(&mut self.heads, 304, s.server_tokens, &date);
                 w.header("Last-Modified", &info.last_modified);
                 w.connection(req.keep_alive, req.head.minor);
                 if let Some(e) = etag {
@@ -264,10 +266,9 @@ impl Handler {
                 }
                 write_expires(&mut w, s, req.wall, info.mtime);
                 write_add_headers(&mut w, s, 304);
-                w.end();
                 return Reply {
                     status: 304,
-                    head,
+                    head: w.end(),
                     body: Vec::new(),
                     close: !req.keep_alive,
                     body_len: 0,
@@ -302,10 +303,8 @@ impl Handler {
                 Ranges::Unsatisfiable => {
                     let mut r = self.error(req, s, 416);
                     // nginx's 416 names the representation's length.
-                    insert_before_end(
-                        &mut r.head,
-                        &format!("Content-Range: bytes */{}\r\n", info.size),
-                    );
+                    let line = format!("Content-Range: bytes */{}\r\n", info.size);
+                    edit_head(&mut r.head, |h| insert_before_end(h, &line));
                     return r;
                 }
                 Ranges::Partial(list) if list.len() == 1 => {
@@ -328,8 +327,7 @@ impl Handler {
                 }
             };
         let date = self.date.get(req.wall);
-        let mut head = Vec::with_capacity(320);
-        let mut w = HeadWriter::start(&mut head, status, s.server_tokens, &date);
+        let mut w = HeadWriter::start(&mut self.heads, status, s.server_tokens, &date);
         match extra.iter().find(|(n, _)| n == "Content-Type") {
             Some((_, ct)) => w.header("Content-Type", ct),
             None => w.header("Content-Type", &content_type),
@@ -353,7 +351,7 @@ impl Handler {
             w.header("Vary", "Accept-Encoding");
         }
         write_add_headers(&mut w, s, status);
-        w.end();
+        let head = w.end();
         let head_only = req.method == Method::Head;
         Reply {
             status,
@@ -408,8 +406,8 @@ impl Handler {
         }
         let body = expanded.map_or_else(|| ret.body.clone(), Bytes::from);
         let name = String::from_utf8_lossy(uri);
-        let ct = s.types.lookup(&name).unwrap_or(&s.default_type).to_string();
-        self.simple(req, s, ret.code, &ct, body, &[])
+        let ct = s.types.lookup(&name).unwrap_or(&s.default_type);
+        self.simple(req, s, ret.code, ct, body, &[])
     }
 
     fn redirect(
@@ -475,7 +473,7 @@ impl Handler {
         // Statuses after which the connection's framing or purpose is in doubt close it.
         if matches!(code, 400 | 408 | 413 | 414 | 431 | 500 | 501 | 505) {
             reply.close = true;
-            close_in_head(&mut reply.head);
+            edit_head(&mut reply.head, close_in_head);
         }
         reply
     }
@@ -491,8 +489,7 @@ impl Handler {
         extra: &[(&str, &str)],
     ) -> Reply {
         let date = self.date.get(req.wall);
-        let mut head = Vec::with_capacity(256);
-        let mut w = HeadWriter::start(&mut head, code, s.server_tokens, &date);
+        let mut w = HeadWriter::start(&mut self.heads, code, s.server_tokens, &date);
         if !body.is_empty() || code == 200 {
             w.header("Content-Type", &with_charset(content_type, s));
         }
@@ -502,7 +499,7 @@ impl Handler {
         }
         w.connection(req.keep_alive, req.head.minor);
         write_add_headers(&mut w, s, code);
-        w.end();
+        let head = w.end();
         let head_only = req.method == Method::Head;
         Reply {
             status: code,
@@ -523,7 +520,7 @@ impl<'a> Request<'a> {
         cfg: &'a Config,
         server: &'a Server,
         head: &'a Head,
-        host: String,
+        host: Cow<'a, str>,
         origin: Origin,
         now: Instant,
         wall: SystemTime,
@@ -746,6 +743,13 @@ fn write_add_headers(w: &mut HeadWriter<'_>, s: &Settings, code: u16) {
     }
 }
 
+/// Edits a finished head (error paths only: copies its ~200 bytes).
+fn edit_head(head: &mut Bytes, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut v = head.to_vec();
+    f(&mut v);
+    *head = Bytes::from(v);
+}
+
 fn insert_before_end(head: &mut Vec<u8>, line: &str) {
     let at = head.len() - 2;
     head.splice(at..at, line.bytes());
@@ -760,16 +764,18 @@ fn close_in_head(head: &mut Vec<u8>) {
 /// Rewrites the status of a built reply (`error_page`), dropping what nginx sends only with
 /// 200, 206 and 304 (Last-Modified) or only with 200 (Accept-Ranges).
 fn set_status(reply: &mut Reply, code: u16) {
-    let end = memchr::memchr(b'\n', &reply.head).map_or(0, |i| i + 1);
-    let line = format!("HTTP/1.1 {} {}\r\n", code, response::reason(code));
-    reply.head.splice(..end, line.bytes());
     reply.status = code;
-    if !matches!(code, 200 | 206 | 304) {
-        remove_header(&mut reply.head, b"Last-Modified: ");
-    }
-    if code != 200 {
-        remove_header(&mut reply.head, b"Accept-Ranges: ");
-    }
+    edit_head(&mut reply.head, |head| {
+        let end = memchr::memchr(b'\n', head).map_or(0, |i| i + 1);
+        let line = format!("HTTP/1.1 {} {}\r\n", code, response::reason(code));
+        head.splice(..end, line.bytes());
+        if !matches!(code, 200 | 206 | 304) {
+            remove_header(head, b"Last-Modified: ");
+        }
+        if code != 200 {
+            remove_header(head, b"Accept-Ranges: ");
+        }
+    });
 }
 
 fn remove_header(head: &mut Vec<u8>, prefix: &[u8]) {
@@ -781,11 +787,14 @@ fn remove_header(head: &mut Vec<u8>, prefix: &[u8]) {
 }
 
 /// Host for redirects and server selection: the absolute-form authority, else Host.
-pub fn request_host(head: &Head) -> (String, Option<Bytes>) {
+pub fn request_host(head: &Head) -> (Cow<'_, str>, Option<Bytes>) {
     let target = head.target();
     if request::is_absolute(&target) {
         let (authority, path) = request::split_absolute(&target);
-        return (request::host_name(&authority), Some(path));
+        return (
+            request::host_name(&authority).into_owned().into(),
+            Some(path),
+        );
     }
     (
         head.host().map(request::host_name).unwrap_or_default(),

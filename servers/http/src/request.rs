@@ -404,7 +404,7 @@ pub fn split_absolute(target: &Bytes) -> (Bytes, Bytes) {
 }
 
 /// The host part of a Host value, lower-cased, without a port or trailing dot.
-pub fn host_name(host: &[u8]) -> String {
+pub fn host_name(host: &[u8]) -> std::borrow::Cow<'_, str> {
     let end = if host.first() == Some(&b'[') {
         host.iter()
             .position(|&b| b == b']')
@@ -414,7 +414,11 @@ pub fn host_name(host: &[u8]) -> String {
     };
     let name = &host[..end];
     let name = name.strip_suffix(b".").unwrap_or(name);
-    String::from_utf8_lossy(name).to_ascii_lowercase()
+    // Usually already lower case: borrowed, no allocation.
+    match std::str::from_utf8(name) {
+        Ok(s) if !s.bytes().any(|b| b.is_ascii_uppercase()) => s.into(),
+        _ => String::from_utf8_lossy(name).to_ascii_lowercase().into(),
+    }
 }
 
 /// Incremental decoder of a chunked body (RFC 9112 §7.1), strict about CRLF.

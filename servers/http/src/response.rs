@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::files::{unix_secs, FileInfo};
 use crate::request::Head;
@@ -32,7 +32,8 @@ impl Part {
 #[derive(Debug, Default)]
 pub struct Reply {
     pub status: u16,
-    pub head: Vec<u8>,
+    /// Status line and headers, a slice of the handler's head arena.
+    pub head: Bytes,
     pub body: Vec<Part>,
     /// Close the connection after this response.
     pub close: bool,
@@ -105,22 +106,32 @@ impl DateCache {
     }
 }
 
-/// Writes a status line and the headers every response carries.
+/// Bytes the head arena gets at a time: heads are written into one shared buffer and split
+/// off as `Bytes`, so a response costs a reference count instead of an allocation.
+const HEAD_ARENA: usize = 16 * 1024;
+/// Room a head may need without the arena growing mid-head.
+const HEAD_ROOM: usize = 2048;
+
+/// Writes a status line and the headers every response carries into the head arena;
+/// [`HeadWriter::end`] splits the finished head off.
 pub struct HeadWriter<'a> {
-    pub out: &'a mut Vec<u8>,
+    pub out: &'a mut BytesMut,
 }
 
 impl HeadWriter<'_> {
     pub fn start<'o>(
-        out: &'o mut Vec<u8>,
+        out: &'o mut BytesMut,
         code: u16,
         server_tokens: bool,
         date: &str,
     ) -> HeadWriter<'o> {
-        out.clear();
+        debug_assert!(out.is_empty(), "a head left unfinished in the arena");
+        if out.capacity() < HEAD_ROOM {
+            out.reserve(HEAD_ARENA);
+        }
         out.extend_from_slice(b"HTTP/1.1 ");
         push_decimal(out, u64::from(code));
-        out.push(b' ');
+        out.extend_from_slice(b" ");
         out.extend_from_slice(reason(code).as_bytes());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(if server_tokens {
@@ -155,12 +166,14 @@ impl HeadWriter<'_> {
         }
     }
 
-    pub fn end(self) {
+    /// Ends the head and takes it out of the arena.
+    pub fn end(self) -> Bytes {
         self.out.extend_from_slice(b"\r\n");
+        self.out.split().freeze()
     }
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+fn push_decimal(out: &mut BytesMut, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

@@ -171,7 +171,7 @@ impl Httpd {
             && !s.keepalive_timeout.is_zero();
         let (local, peer) = (c.local, c.peer);
         let host = if host.is_empty() {
-            local.ip().to_string()
+            local.ip().to_string().into()
         } else {
             host
         };
@@ -245,7 +245,7 @@ impl Httpd {
         reply: Reply,
         close: bool,
     ) -> bool {
-        cx.send(conn, Bytes::from(reply.head));
+        cx.send(conn, reply.head);
         let Some(c) = self.conn(conn) else {
             return false;
         };
@@ -322,7 +322,7 @@ impl Httpd {
             .copied()
             .unwrap_or(0)];
         let head = request::Head::bare();
-        let host = c.local.ip().to_string();
+        let host = c.local.ip().to_string().into();
         let mut req = Request::new(
             &cfg,
             server,
@@ -336,7 +336,7 @@ impl Httpd {
             cx.wall_clock(),
         );
         let reply = self.handler.error(&mut req, &server.settings.clone(), code);
-        cx.send(conn, Bytes::from(reply.head));
+        cx.send(conn, reply.head);
         for part in reply.body {
             if let Part::Bytes(b) = part {
                 cx.send(conn, b);

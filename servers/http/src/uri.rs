@@ -2,17 +2,20 @@
 //! and slash merging, as nginx does before location matching. A path that would climb above
 //! the root, or that contains NUL, is refused.
 
+use std::borrow::Cow;
+
 /// The decoded, normalised path and the raw query string (without `?`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Normalized {
-    pub path: Vec<u8>,
+pub struct Normalized<'a> {
+    /// Borrowed from the target when it needed no change (the usual case).
+    pub path: Cow<'a, [u8]>,
     pub query: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadPath;
 
-pub fn normalize(target: &[u8], merge_slashes: bool) -> Result<Normalized, BadPath> {
+pub fn normalize(target: &[u8], merge_slashes: bool) -> Result<Normalized<'_>, BadPath> {
     let target = match memchr::memchr(b'#', target) {
         Some(i) => &target[..i],
         None => target,
@@ -30,13 +33,13 @@ pub fn normalize(target: &[u8], merge_slashes: bool) -> Result<Normalized, BadPa
         && memchr::memmem::find(raw_path, b"//").is_none();
     if plain {
         return Ok(Normalized {
-            path: raw_path.to_vec(),
+            path: raw_path.into(),
             query,
         });
     }
     let decoded = percent_decode(raw_path)?;
     Ok(Normalized {
-        path: remove_dots(&decoded, merge_slashes)?,
+        path: remove_dots(&decoded, merge_slashes)?.into(),
         query,
     })
 }
@@ -103,7 +106,7 @@ mod tests {
     use super::*;
 
     fn n(t: &str) -> Result<String, BadPath> {
-        normalize(t.as_bytes(), true).map(|n| String::from_utf8(n.path).unwrap())
+        normalize(t.as_bytes(), true).map(|n| String::from_utf8(n.path.into_owned()).unwrap())
     }
 
     #[test]
