@@ -91,6 +91,19 @@ impl ArpCache {
             .map(|e| e.mac)
     }
 
+    /// The MAC to send to `ip` now, if known: `Hit`, or `HitRefresh` when an ARP request
+    /// should go out as well because the entry is about to expire; `None` on a miss.
+    pub fn hit(&mut self, now: Instant, ip: Ipv4Addr) -> Option<Lookup> {
+        let e = self.entries.get_mut(&ip).filter(|e| e.expires > now)?;
+        let refresh = e.expires - now < REFRESH_BEFORE && now - e.refreshed >= RETRY;
+        if refresh {
+            e.refreshed = now;
+            self.stats.requests_sent += 1;
+            return Some(Lookup::HitRefresh(e.mac));
+        }
+        Some(Lookup::Hit(e.mac))
+    }
+
     /// Resolves `ip` for one frame: a hit, or the frame is queued until the reply.
     pub fn resolve(
         &mut self,
@@ -98,14 +111,8 @@ impl ArpCache {
         ip: Ipv4Addr,
         frame: Waiting,
     ) -> (Lookup, Option<Waiting>) {
-        if let Some(e) = self.entries.get_mut(&ip).filter(|e| e.expires > now) {
-            let refresh = e.expires - now < REFRESH_BEFORE && now - e.refreshed >= RETRY;
-            if refresh {
-                e.refreshed = now;
-                self.stats.requests_sent += 1;
-                return (Lookup::HitRefresh(e.mac), Some(frame));
-            }
-            return (Lookup::Hit(e.mac), Some(frame));
+        if let Some(hit) = self.hit(now, ip) {
+            return (hit, Some(frame));
         }
         if !self.pending.contains_key(&ip) && self.pending.len() >= MAX_PENDING_DESTS {
             self.stats.pending_dropped += 1;

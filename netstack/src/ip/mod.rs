@@ -16,7 +16,7 @@ pub mod frag;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::buf::{PacketBuf, Pool, TxFrame};
 use crate::time::Instant;
@@ -164,7 +164,13 @@ pub struct Interface {
     pub stats: IpStats,
     /// Frames ready for the device.
     pub tx: VecDeque<TxFrame>,
+    /// Where the headers of frames to resolved next hops are written: each frame's header
+    /// segment is split off as `Bytes` (a reference count, not an allocation per frame).
+    heads: BytesMut,
 }
+
+/// Bytes the header arena gets at a time.
+const HEAD_ARENA: usize = 64 * 1024;
 
 impl Interface {
     /// A new interface; queues a gratuitous ARP announcing our address. `tx_checksum`: the
@@ -193,6 +199,7 @@ impl Interface {
             },
             stats: IpStats::default(),
             tx: VecDeque::new(),
+            heads: BytesMut::new(),
         };
         iface.gratuitous_arp();
         iface
@@ -473,14 +480,30 @@ impl Interface {
             self.stats.tx_no_route += 1;
             return Err(SendError::NoRoute);
         };
+        let unicast = !next_hop.is_broadcast() && next_hop != self.cfg.broadcast();
+        if let Some(hit) = unicast.then(|| self.arp.hit(now, next_hop)).flatten() {
+            let (Lookup::Hit(mac) | Lookup::HitRefresh(mac)) = hit else {
+                unreachable!("hit() returns hits only")
+            };
+            let ip = self.ipv4_repr(dst, protocol, payload_len);
+            let head = self.write_head(mac, &ip, l4_len, write);
+            self.stats.tx_datagrams += 1;
+            self.tx.push_back(TxFrame {
+                head,
+                parts: parts.to_vec(),
+            });
+            if matches!(hit, Lookup::HitRefresh(_)) {
+                self.send_arp(ArpOperation::Request, EthernetAddress::BROADCAST, next_hop);
+            }
+            return Ok(());
+        }
+        // Unresolved or broadcast: a pool buffer that can wait in the ARP queue.
         let Some(mut buf) = self.pool.alloc().filter(|b| b.tailroom() >= l4_len) else {
             self.stats.tx_no_buffer += 1;
             return Err(SendError::NoBuffer);
         };
         write(buf.append(l4_len), self.cfg.addr, dst, self.caps);
-        let mut ip = Ipv4Repr::new(self.cfg.addr, dst, protocol, payload_len);
-        self.ident = self.ident.wrapping_add(1);
-        ip.ident = self.ident;
+        let ip = self.ipv4_repr(dst, protocol, payload_len);
         ip.emit(
             &mut Ipv4Packet::new_unchecked(buf.prepend(ipv4::HEADER_LEN)),
             self.caps,
@@ -488,6 +511,40 @@ impl Interface {
         self.stats.tx_datagrams += 1;
         self.route(now, next_hop, buf, parts.to_vec());
         Ok(())
+    }
+
+    fn ipv4_repr(&mut self, dst: Ipv4Addr, protocol: IpProtocol, payload_len: usize) -> Ipv4Repr {
+        let mut ip = Ipv4Repr::new(self.cfg.addr, dst, protocol, payload_len);
+        self.ident = self.ident.wrapping_add(1);
+        ip.ident = self.ident;
+        ip
+    }
+
+    /// Ethernet, IPv4 and `l4_len` bytes of L4 header (written by `write`) in the header arena,
+    /// in wire order, split off as one `Bytes`.
+    fn write_head(
+        &mut self,
+        mac: EthernetAddress,
+        ip: &Ipv4Repr,
+        l4_len: usize,
+        write: impl FnOnce(&mut [u8], Ipv4Addr, Ipv4Addr, ChecksumCaps),
+    ) -> Bytes {
+        let len = ethernet::HEADER_LEN + ipv4::HEADER_LEN + l4_len;
+        if self.heads.capacity() < len {
+            self.heads.reserve(HEAD_ARENA.max(len));
+        }
+        self.heads.resize(len, 0);
+        let (eth, rest) = self.heads.split_at_mut(ethernet::HEADER_LEN);
+        let (ip_header, l4) = rest.split_at_mut(ipv4::HEADER_LEN);
+        write(l4, self.cfg.addr, ip.dst_addr, self.caps);
+        ip.emit(&mut Ipv4Packet::new_unchecked(ip_header), self.caps);
+        let repr = ethernet::Repr {
+            src_addr: self.cfg.mac,
+            dst_addr: mac,
+            ethertype: EtherType::Ipv4,
+        };
+        repr.emit(&mut EthernetFrame::new_unchecked(eth));
+        self.heads.split().freeze()
     }
 
     fn next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use smallvec::smallvec;
 
 use crate::autoindex;
 use crate::config::{
@@ -21,7 +22,7 @@ use crate::config::{
 use crate::files::{http_date, unix_secs, FileCache, FileInfo, Lookup};
 use crate::request::{self, Head, Method};
 use crate::response::{
-    self, error_body, has_error_page, HeadWriter, Ims, Part, Precondition, Ranges, Reply,
+    self, error_body, has_error_page, HeadWriter, Ims, Part, Parts, Precondition, Ranges, Reply,
 };
 use crate::uri;
 
@@ -269,7 +270,7 @@ impl Handler {
                 return Reply {
                     status: 304,
                     head: w.end(),
-                    body: Vec::new(),
+                    body: Parts::new(),
                     close: !req.keep_alive,
                     body_len: 0,
                 };
@@ -297,9 +298,9 @@ impl Handler {
                 len,
             },
         };
-        let (status, body, body_len, extra): (u16, Vec<Part>, u64, Vec<(String, String)>) =
+        let (status, body, body_len, extra): (u16, Parts, u64, Vec<(String, String)>) =
             match &ranges {
-                Ranges::Full => (200, vec![whole(0, info.size)], info.size, Vec::new()),
+                Ranges::Full => (200, smallvec![whole(0, info.size)], info.size, Vec::new()),
                 Ranges::Unsatisfiable => {
                     let mut r = self.error(req, s, 416);
                     // nginx's 416 names the representation's length.
@@ -312,7 +313,7 @@ impl Handler {
                     let range = format!("bytes {first}-{last}/{}", info.size);
                     (
                         206,
-                        vec![whole(first, last - first + 1)],
+                        smallvec![whole(first, last - first + 1)],
                         last - first + 1,
                         vec![("Content-Range".into(), range)],
                     )
@@ -356,7 +357,7 @@ impl Handler {
         Reply {
             status,
             head,
-            body: if head_only { Vec::new() } else { body },
+            body: if head_only { Parts::new() } else { body },
             close: !req.keep_alive,
             body_len: if head_only { 0 } else { body_len },
         }
@@ -506,9 +507,9 @@ impl Handler {
             head,
             body_len: if head_only { 0 } else { body.len() as u64 },
             body: if head_only || body.is_empty() {
-                Vec::new()
+                Parts::new()
             } else {
-                vec![Part::Bytes(body)]
+                smallvec![Part::Bytes(body)]
             },
             close: !req.keep_alive,
         }

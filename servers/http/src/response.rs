@@ -34,12 +34,15 @@ pub struct Reply {
     pub status: u16,
     /// Status line and headers, a slice of the handler's head arena.
     pub head: Bytes,
-    pub body: Vec<Part>,
+    pub body: Parts,
     /// Close the connection after this response.
     pub close: bool,
     /// Body bytes, for the access log (0 for HEAD).
     pub body_len: u64,
 }
+
+/// A response body's parts: almost always one, kept inline (no allocation per response).
+pub type Parts = smallvec::SmallVec<[Part; 1]>;
 
 pub fn reason(code: u16) -> &'static str {
     match code {
@@ -362,8 +365,8 @@ pub fn multipart(
     total: u64,
     ranges: &[(u64, u64)],
     part: impl Fn(u64, u64) -> Part,
-) -> (Vec<Part>, u64) {
-    let mut body = Vec::with_capacity(ranges.len() * 2 + 1);
+) -> (Parts, u64) {
+    let mut body = Parts::with_capacity(ranges.len() * 2 + 1);
     let mut len = 0;
     for &(first, last) in ranges {
         let header = format!(
