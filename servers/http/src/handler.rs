@@ -232,8 +232,7 @@ impl Handler {
         path: &std::path::Path,
         info: Rc<FileInfo>,
     ) -> Reply {
-        let name = String::from_utf8_lossy(uri);
-        let mime = s.types.lookup(&name).unwrap_or(&s.default_type).to_string();
+        let mime = s.types.lookup(uri).unwrap_or(&s.default_type).to_string();
         let mut info = info;
         let (mut gzip, mut vary) = (false, false);
         if s.gzip_static != Gzip::Off {
@@ -406,8 +405,7 @@ impl Handler {
             return self.redirect(req, s, ret.code, url);
         }
         let body = expanded.map_or_else(|| ret.body.clone(), Bytes::from);
-        let name = String::from_utf8_lossy(uri);
-        let ct = s.types.lookup(&name).unwrap_or(&s.default_type);
+        let ct = s.types.lookup(uri).unwrap_or(&s.default_type);
         self.simple(req, s, ret.code, ct, body, &[])
     }
 
@@ -618,7 +616,6 @@ pub fn select_server<'c>(cfg: &'c Config, listener: usize, host: &str) -> &'c Se
 /// nginx's location order: exact match; else the longest prefix (final if `^~`); else the
 /// first matching regex in file order; else that longest prefix. Nested locations repeat it.
 pub fn find_location<'l>(locations: &'l [Location], path: &[u8]) -> Option<&'l Location> {
-    let text = String::from_utf8_lossy(path);
     let mut best: Option<&Location> = None;
     let mut best_len = 0;
     for loc in locations {
@@ -647,9 +644,11 @@ pub fn find_location<'l>(locations: &'l [Location], path: &[u8]) -> Option<&'l L
             return Some(b);
         }
     }
+    let mut text = None;
     for loc in locations {
         if let Matcher::Regex(re) = &loc.matcher {
-            if re.is_match(&text) {
+            let text = text.get_or_insert_with(|| String::from_utf8_lossy(path));
+            if re.is_match(text) {
                 return find_location(&loc.children, path).or(Some(loc));
             }
         }

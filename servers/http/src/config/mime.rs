@@ -71,9 +71,12 @@ impl MimeTypes {
             .insert(ext.to_ascii_lowercase(), mime.to_string());
     }
 
-    /// The type for a file name, by its extension (case-insensitive, like nginx).
-    pub fn lookup(&self, file_name: &str) -> Option<&str> {
-        let (_, ext) = file_name.rsplit_once('.')?;
+    /// The type for a file name (or URI path), by its extension (case-insensitive, like
+    /// nginx).
+    pub fn lookup(&self, file_name: impl AsRef<[u8]>) -> Option<&str> {
+        let name = file_name.as_ref();
+        let dot = memchr::memrchr(b'.', name)?;
+        let ext = std::str::from_utf8(&name[dot + 1..]).ok()?;
         if ext.contains('/') {
             return None;
         }
