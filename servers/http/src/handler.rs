@@ -28,6 +28,9 @@ use crate::uri;
 
 /// Internal redirects (index, try_files, error_page) allowed per request, like nginx's 10.
 const MAX_REDIRECTS: u32 = 10;
+/// Generated bodies (`return`, error pages, redirects) up to this size are written behind the
+/// head in the head arena: one buffer and one send per response instead of two.
+const INLINE_BODY: usize = 1024;
 
 /// Per-worker state the handler uses across requests.
 #[derive(Default)]
@@ -498,13 +501,16 @@ impl Handler {
         }
         w.connection(req.keep_alive, req.head.minor);
         write_add_headers(&mut w, s, code);
-        let head = w.end();
         let head_only = req.method == Method::Head;
+        let inline = !head_only && body.len() <= INLINE_BODY;
+        if inline {
+            w.body(&body);
+        }
         Reply {
             status: code,
-            head,
+            head: w.end(),
             body_len: if head_only { 0 } else { body.len() as u64 },
-            body: if head_only || body.is_empty() {
+            body: if head_only || inline {
                 Parts::new()
             } else {
                 smallvec![Part::Bytes(body)]
@@ -570,6 +576,9 @@ pub fn select_server<'c>(cfg: &'c Config, listener: usize, host: &str) -> &'c Se
         .get(listener)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    if let [only] = candidates {
+        return &cfg.servers[*only]; // one server on this address: no name to compare
+    }
     let server = |i: &usize| &cfg.servers[*i];
     let names = |i: &usize| server(i).names.iter();
     let exact = candidates
@@ -743,10 +752,13 @@ fn write_add_headers(w: &mut HeadWriter<'_>, s: &Settings, code: u16) {
     }
 }
 
-/// Edits a finished head (error paths only: copies its ~200 bytes).
+/// Edits the header section of a finished head, which may carry a small body behind it
+/// (error paths only: copies a few hundred bytes).
 fn edit_head(head: &mut Bytes, f: impl FnOnce(&mut Vec<u8>)) {
-    let mut v = head.to_vec();
+    let end = memchr::memmem::find(head, b"\r\n\r\n").map_or(head.len(), |i| i + 4);
+    let mut v = head[..end].to_vec();
     f(&mut v);
+    v.extend_from_slice(&head[end..]);
     *head = Bytes::from(v);
 }
 

@@ -119,6 +119,8 @@ const HEAD_ROOM: usize = 2048;
 /// [`HeadWriter::end`] splits the finished head off.
 pub struct HeadWriter<'a> {
     pub out: &'a mut BytesMut,
+    /// The blank line that ends the headers is written.
+    ended: bool,
 }
 
 impl HeadWriter<'_> {
@@ -142,7 +144,7 @@ impl HeadWriter<'_> {
         } else {
             b"Server: fs-httpd\r\n"
         });
-        let mut w = HeadWriter { out };
+        let mut w = HeadWriter { out, ended: false };
         w.header("Date", date);
         w
     }
@@ -169,10 +171,24 @@ impl HeadWriter<'_> {
         }
     }
 
-    /// Ends the head and takes it out of the arena.
-    pub fn end(self) -> Bytes {
-        self.out.extend_from_slice(b"\r\n");
+    /// Ends the head and takes it (with a body appended by [`HeadWriter::body`]) out of the
+    /// arena.
+    pub fn end(mut self) -> Bytes {
+        self.end_headers();
         self.out.split().freeze()
+    }
+
+    /// Ends the headers and appends a small body in the same buffer.
+    pub fn body(&mut self, body: &[u8]) {
+        self.end_headers();
+        self.out.extend_from_slice(body);
+    }
+
+    fn end_headers(&mut self) {
+        if !self.ended {
+            self.out.extend_from_slice(b"\r\n");
+            self.ended = true;
+        }
     }
 }
 
