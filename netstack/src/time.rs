@@ -291,12 +291,16 @@ impl TimerWheel {
         if key as usize >= self.nodes.len() {
             self.nodes.resize(key as usize + 1, UNARMED);
         }
-        if self.nodes[key as usize].list == NIL {
+        let tick = self.tick_ceil(deadline);
+        let node = &self.nodes[key as usize];
+        if node.list == NIL {
             self.armed += 1;
+        } else if node.deadline == tick {
+            return; // re-armed within the same tick (every segment re-arms): already in place
         } else {
             self.unlink(key);
         }
-        self.nodes[key as usize].deadline = self.tick_ceil(deadline);
+        self.nodes[key as usize].deadline = tick;
         self.place(key);
     }
 

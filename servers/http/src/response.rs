@@ -134,11 +134,16 @@ impl HeadWriter<'_> {
         if out.capacity() < HEAD_ROOM {
             out.reserve(HEAD_ARENA);
         }
-        out.extend_from_slice(b"HTTP/1.1 ");
-        push_decimal(out, u64::from(code));
-        out.extend_from_slice(b" ");
-        out.extend_from_slice(reason(code).as_bytes());
-        out.extend_from_slice(b"\r\n");
+        match code {
+            200 => out.extend_from_slice(b"HTTP/1.1 200 OK\r\n"),
+            _ => {
+                out.extend_from_slice(b"HTTP/1.1 ");
+                push_decimal(out, u64::from(code));
+                out.extend_from_slice(b" ");
+                out.extend_from_slice(reason(code).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
         out.extend_from_slice(if server_tokens {
             concat!("Server: fs-httpd/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes()
         } else {

@@ -27,11 +27,7 @@ pub fn normalize(target: &[u8], merge_slashes: bool) -> Result<Normalized<'_>, B
     if raw_path.first() != Some(&b'/') {
         return Err(BadPath);
     }
-    // Most paths need no decoding and have no dot segments or repeated slashes.
-    let plain = memchr::memchr(b'%', raw_path).is_none()
-        && memchr::memmem::find(raw_path, b"/.").is_none()
-        && memchr::memmem::find(raw_path, b"//").is_none();
-    if plain {
+    if is_plain(raw_path) {
         return Ok(Normalized {
             path: raw_path.into(),
             query,
@@ -42,6 +38,19 @@ pub fn normalize(target: &[u8], merge_slashes: bool) -> Result<Normalized<'_>, B
         path: remove_dots(&decoded, merge_slashes)?.into(),
         query,
     })
+}
+
+/// Most paths need no decoding and have no dot segments or repeated slashes: one pass over
+/// the (short) path tells.
+fn is_plain(path: &[u8]) -> bool {
+    let mut prev = 0;
+    for &b in path {
+        if b == b'%' || (prev == b'/' && (b == b'.' || b == b'/')) {
+            return false;
+        }
+        prev = b;
+    }
+    true
 }
 
 fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, BadPath> {
@@ -134,6 +143,20 @@ mod tests {
         assert_eq!(n("/a%zz"), Err(BadPath));
         assert_eq!(n("/a%4"), Err(BadPath));
         assert_eq!(n("a/b"), Err(BadPath));
+    }
+
+    #[test]
+    fn plain_paths_are_borrowed_and_others_are_not() {
+        for plain in ["/", "/600", "/a.b/c.d", "/a-b_c/x.html"] {
+            assert!(is_plain(plain.as_bytes()), "{plain}");
+            assert!(matches!(
+                normalize(plain.as_bytes(), true).unwrap().path,
+                Cow::Borrowed(_)
+            ));
+        }
+        for not in ["/a//b", "/./a", "/a/..", "/a%20b", "//"] {
+            assert!(!is_plain(not.as_bytes()), "{not}");
+        }
     }
 
     #[test]
