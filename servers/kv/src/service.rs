@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use netstack::{Accepted, Conn, Cx, Service};
 
 use crate::cmd::{self, Ctx, Effects};
@@ -34,6 +34,10 @@ pub struct Kv {
     srv: Arc<Server>,
     worker: usize,
     conns: Vec<Option<Box<Slot>>>,
+    /// The reply buffer, lent to the client being served and taken back when its replies are
+    /// flushed: replies of all clients are slices of one buffer, and a client keeps no reply
+    /// memory between requests.
+    replies: BytesMut,
     fx: Effects,
     next_expire: Option<Instant>,
 }
@@ -50,6 +54,7 @@ impl Kv {
             srv,
             worker,
             conns: Vec::new(),
+            replies: BytesMut::new(),
             fx: Effects::default(),
             next_expire: None,
         }
@@ -69,12 +74,14 @@ impl Kv {
             srv,
             worker,
             conns,
+            replies,
             fx,
             ..
         } = self;
         let Some(slot) = conns.get_mut(conn.index()).and_then(|s| s.as_deref_mut()) else {
             return;
         };
+        lend(replies, slot);
         let mut pending = std::mem::take(&mut slot.cl.pending);
         let from_pending = !pending.is_empty();
         if from_pending {
@@ -98,7 +105,8 @@ impl Kv {
                     slot.cl.close_after |= std::mem::take(&mut fx.close);
                     apply_block(srv, cx, slot, fx, now);
                     if slot.out.len() > OUT_HIGH {
-                        flush(srv, cx, slot);
+                        flush(srv, cx, slot, replies);
+                        lend(replies, slot);
                         if cx.queued(conn) > OUT_HIGH {
                             slot.cl.paused = true;
                             cx.pause_reading(conn, true);
@@ -129,9 +137,20 @@ impl Kv {
             // The main thread owns the graceful stop: signal it as SIGTERM would.
             unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
         }
-        let srv = self.srv.clone();
-        let Some(slot) = self.slot(conn) else { return };
-        flush(&srv, cx, slot);
+        let Kv {
+            srv,
+            conns,
+            replies,
+            ..
+        } = self;
+        let Some(slot) = conns
+            .get_mut(conn.index())
+            .and_then(|s| s.as_deref_mut())
+            .filter(|s| s.cl.conn == conn)
+        else {
+            return;
+        };
+        flush(srv, cx, slot, replies);
         if slot.cl.close_after {
             cx.close(conn);
         }
@@ -162,12 +181,14 @@ impl Kv {
             srv,
             worker,
             conns,
+            replies,
             fx,
             ..
         } = self;
         let Some(slot) = conns.get_mut(conn.index()).and_then(|s| s.as_deref_mut()) else {
             return;
         };
+        lend(replies, slot);
         fx.resume_deadline = Some(b.deadline);
         let saved_db = std::mem::replace(&mut slot.cl.db, b.db);
         let argv: Vec<&[u8]> = b.argv.iter().map(|x| &x[..]).collect();
@@ -201,7 +222,14 @@ impl Kv {
             _ => return,
         }
         let b = self.unblock(conn).expect("blocked");
-        if let Some(slot) = self.slot(conn) {
+        let replies = &mut self.replies;
+        if let Some(slot) = self
+            .conns
+            .get_mut(conn.index())
+            .and_then(|s| s.as_deref_mut())
+            .filter(|s| s.cl.conn == conn)
+        {
+            lend(replies, slot);
             if b.null_array {
                 slot.out.null_array()
             } else {
@@ -316,7 +344,17 @@ fn unregister(srv: &Server, b: &Blocked, conn: Conn) {
     }
 }
 
-fn flush<C: Cx<Msg = Msg>>(srv: &Server, cx: &mut C, slot: &mut Slot) {
+/// Lends the worker's reply buffer to the client about to be served (a client that still has
+/// unflushed replies keeps its own buffer).
+fn lend(replies: &mut BytesMut, slot: &mut Slot) {
+    if slot.out.buf.capacity() == 0 {
+        slot.out.buf = std::mem::take(replies);
+    }
+}
+
+/// Sends the client's replies and takes the reply buffer back, so that an idle client holds
+/// no reply memory.
+fn flush<C: Cx<Msg = Msg>>(srv: &Server, cx: &mut C, slot: &mut Slot, replies: &mut BytesMut) {
     if slot.out.errors > 0 {
         srv.stats
             .errors
@@ -327,12 +365,15 @@ fn flush<C: Cx<Msg = Msg>>(srv: &Server, cx: &mut C, slot: &mut Slot) {
             *es.entry(k).or_default() += 1;
         }
     }
-    if slot.out.is_empty() {
-        return;
-    }
     let conn = slot.cl.conn;
-    for b in slot.out.take() {
-        cx.send(conn, b);
+    if !slot.out.is_empty() {
+        for b in slot.out.take() {
+            cx.send(conn, b);
+        }
+    }
+    let rest = std::mem::take(&mut slot.out.buf);
+    if rest.capacity() > replies.capacity() {
+        *replies = rest;
     }
 }
 
@@ -412,7 +453,14 @@ impl Service for Kv {
                 message,
             } => {
                 for (conn, pattern) in to {
-                    if let Some(slot) = self.slot(conn) {
+                    let replies = &mut self.replies;
+                    if let Some(slot) = self
+                        .conns
+                        .get_mut(conn.index())
+                        .and_then(|s| s.as_deref_mut())
+                        .filter(|s| s.cl.conn == conn)
+                    {
+                        lend(replies, slot);
                         crate::cmd::pubsub::encode_message(
                             &mut slot.out,
                             pattern.as_ref(),

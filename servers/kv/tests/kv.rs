@@ -785,3 +785,24 @@ fn config_file_and_flags() {
     assert!(msg.contains("kv.toml:3") && msg.contains("bogus"), "{msg}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client that has been served and gone idle holds no reply buffer: 300 clients that each
+/// sent a few commands add far less than the 16 KiB reply buffer each used to keep.
+#[test]
+fn idle_clients_after_use_hold_little_memory() {
+    let kv = start_kv(&[]);
+    let mut r = kv.raw();
+    let before = info_field(&mut r, "used_memory");
+    let mut clients: Vec<common::Raw> = (0..300).map(|_| kv.raw()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.cmd("PING"), V::Simple("PONG".into()));
+        assert_eq!(c.cmd(&format!("SET k{i} v")), V::Simple("OK".into()));
+        assert_eq!(c.cmd(&format!("GET k{i}")), V::bulk("v"));
+    }
+    let per_client = info_field(&mut r, "used_memory").saturating_sub(before) / 300;
+    assert!(
+        per_client < 4096,
+        "{per_client} B of server memory per idle client"
+    );
+    drop(clients);
+}
