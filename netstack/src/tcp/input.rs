@@ -810,7 +810,8 @@ impl Tcb {
             self.quickacks = self.quickacks.saturating_sub(1);
             self.ack_now(env);
         } else {
-            env.arm_if_idle(T_DELACK, env.cfg.delayed_ack);
+            self.f |= DELACK_WANTED;
+            self.schedule(env);
         }
     }
 

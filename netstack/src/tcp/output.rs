@@ -2,6 +2,8 @@
 //! data, NewReno's single retransmission, RFC 6675 hole retransmission), Nagle, window
 //! probes and keepalives, and pure ACKs with timestamps and SACK blocks.
 
+use core::time::Duration;
+
 use bytes::Bytes;
 
 use super::seq::{diff, gt, lt, max_seq};
@@ -11,9 +13,29 @@ use crate::time::Instant;
 use crate::wire::{TcpFlags as F, TcpRepr, TcpTimestamp};
 
 impl Tcb {
-    /// Sends what is due. Returns false when `emit` refused a segment (device full); the
-    /// state then reflects exactly what went out.
+    /// Sends what is due, then arms the delayed-ACK timer if received data is still
+    /// unacknowledged. Returns false when `emit` refused a segment (device full); the state
+    /// then reflects exactly what went out.
     pub fn output<E>(&mut self, env: &mut Env<'_>, scratch: &mut Vec<Bytes>, emit: &mut E) -> bool
+    where
+        E: FnMut(&Segment<'_>) -> bool,
+    {
+        // The delay runs from the data's arrival (this turn, unless dispatched later).
+        let waited = Duration::from_millis(env.now_ms().saturating_sub(self.last_rx_ms));
+        if self.has(DELACK_WANTED) && waited >= env.cfg.delayed_ack {
+            self.f |= ACK_NOW;
+        }
+        if !self.send_due(env, scratch, emit) {
+            return false;
+        }
+        if self.has(DELACK_WANTED) {
+            self.f &= !DELACK_WANTED;
+            env.arm_if_idle(T_DELACK, env.cfg.delayed_ack.saturating_sub(waited));
+        }
+        true
+    }
+
+    fn send_due<E>(&mut self, env: &mut Env<'_>, scratch: &mut Vec<Bytes>, emit: &mut E) -> bool
     where
         E: FnMut(&Segment<'_>) -> bool,
     {
@@ -307,7 +329,7 @@ impl Tcb {
 
     /// Bookkeeping after any segment carrying our ACK.
     fn ack_sent(&mut self, env: &mut Env<'_>, repr: &TcpRepr<'_>) {
-        self.f &= !ACK_NOW;
+        self.f &= !(ACK_NOW | DELACK_WANTED);
         self.dsack = None;
         self.unacked_rx = 0;
         self.last_ack_sent = self.rcv_nxt;

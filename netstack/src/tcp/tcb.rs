@@ -46,6 +46,10 @@ pub const TIMING: u32 = 1 << 14;
 pub const FIN_RCVD: u32 = 1 << 15;
 /// Window scaling in use (both sides sent the option).
 pub const WS_OK: u32 = 1 << 16;
+/// Data arrived whose ACK may be delayed: the delayed-ACK timer is armed after this turn's
+/// output only if no segment carried the ACK meanwhile (most requests are answered in the
+/// same turn, so the timer is then neither armed nor cancelled).
+pub const DELACK_WANTED: u32 = 1 << 17;
 
 /// Timer kinds (key = index * 3 + kind).
 pub const T_RTX: u32 = 0;

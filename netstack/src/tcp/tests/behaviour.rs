@@ -152,6 +152,18 @@ fn data_quick_ack_then_delayed_ack() {
     );
     h.at(100);
     h.recv_none();
+    // The delay runs from the data's arrival, even when output runs later.
+    h.send(seg(F::ACK | F::PSH, p, s + 5), &[4; 10]);
+    p += 10;
+    h.at(25);
+    h.recv_none();
+    h.at(15);
+    assert_eq!(h.recv_one().ack(), p);
+    // Output 40 ms or more after the arrival sends the ACK at once.
+    h.send(seg(F::ACK | F::PSH, p, s + 5), &[5; 10]);
+    p += 10;
+    h.at(40);
+    assert_eq!(h.recv_one().ack(), p);
 }
 
 #[test]
