@@ -16,7 +16,7 @@ pub mod frag;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::buf::{PacketBuf, Pool, TxFrame};
 use crate::time::Instant;
@@ -289,7 +289,11 @@ impl Interface {
                 self.arp_input(now, eth.payload());
                 Input::None
             }
-            EtherType::Ipv4 => self.ip_input(now, frame.slice(ethernet::HEADER_LEN..)),
+            EtherType::Ipv4 => {
+                let mut packet = frame; // owned: trimming it costs no reference count
+                packet.advance(ethernet::HEADER_LEN);
+                self.ip_input(now, packet)
+            }
             _ => Input::None,
         }
     }
@@ -339,9 +343,17 @@ impl Interface {
         let hl = p.header_len();
         let total = p.total_len() as usize;
         let protocol = p.next_header();
+        let fragment = p.more_frags() || p.frag_offset() != 0;
+        if protocol == IpProtocol::Tcp && !broadcast && !fragment {
+            // The common case: the segment is the packet itself, trimmed.
+            let mut segment = packet;
+            segment.truncate(total);
+            segment.advance(hl);
+            return Input::Tcp { src, dst, segment };
+        }
         // Options are skipped: the payload starts after the header length the view checked.
         let mut payload = packet.slice(hl..total);
-        if p.more_frags() || p.frag_offset() != 0 {
+        if fragment {
             let key = frag::key(src, dst, protocol, p.ident());
             let offset = p.frag_offset() as usize;
             match self.frag.add(now, key, offset, p.more_frags(), &payload) {
