@@ -3,6 +3,8 @@
 //! even when it fails.
 
 use std::process::{Child, Command};
+
+pub use rustix::process::Signal;
 use std::time::{Duration, Instant};
 
 /// Whether TAP tests can run: root (CAP_NET_ADMIN) and /dev/net/tun.
@@ -47,6 +49,36 @@ impl Drop for ChildGuard {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+impl ChildGuard {
+    /// Sends `signal` to the child, waits (up to 15 s, then kills it and panics) for it to
+    /// exit, and returns its exit status and what it wrote to its (piped) stderr, echoed to
+    /// the test's own stderr.
+    pub fn stop(&mut self, signal: rustix::process::Signal) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
+        let mut child = self.0.take().expect("the child is running");
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, signal).expect("signal the child");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for the child") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the child did not exit after {signal:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            e.read_to_string(&mut stderr)
+                .expect("read the child's stderr");
+        }
+        eprintln!("{stderr}");
+        (status, stderr)
     }
 }
 

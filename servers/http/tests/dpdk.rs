@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dpdk::testing::{cleanup, e2e_available, eal_args, Topology, Wire};
-use netstack::testing::{accepted_per_worker, ip, wait_for_device, ChildGuard, NetnsGuard};
+use netstack::testing::{accepted_per_worker, ip, wait_for_device, ChildGuard, NetnsGuard, Signal};
 use sha2::{Digest, Sha256};
 
 #[test]
@@ -120,7 +120,7 @@ fn httpd_on_dpdk_with_the_exception_path_to_the_kernel() {
         refused.map_err(|e| e.kind()).err(),
         Some(std::io::ErrorKind::ConnectionRefused)
     );
-    stop(&mut server);
+    server.stop(Signal::QUIT);
     cleanup(&prefix);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -274,7 +274,7 @@ fn serve_and_check(net: Topology) {
         }
     }
 
-    let stderr = stop(&mut server);
+    let (_, stderr) = server.stop(Signal::QUIT);
     let per_worker = accepted_per_worker(&stderr, 2);
     assert!(
         per_worker.iter().all(|&n| n > 0),
@@ -301,28 +301,4 @@ fn field(line: &str, name: &str) -> u64 {
         }
     }
     panic!("{name} not in {line}");
-}
-
-/// SIGQUIT (graceful stop), waits for the exit and returns what the server wrote to stderr.
-fn stop(server: &mut ChildGuard) -> String {
-    let mut child = server.0.take().unwrap();
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGQUIT) };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fs-httpd did not exit after SIGQUIT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    eprintln!("{stderr}");
-    stderr
 }

@@ -5,12 +5,12 @@
 //! otherwise. The TAP device is deleted by name on drop, even on failure.
 
 use netstack::testing::{
-    assert_connections_spread, ip, tap_available, wait_for_device, ChildGuard, DeviceGuard,
+    assert_connections_spread, ip, tap_available, wait_for_device, ChildGuard, DeviceGuard, Signal,
 };
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
@@ -120,25 +120,7 @@ fn httpd_binary_serves_parallel_clients_on_two_user_stack_workers() {
     }
 
     // Graceful stop: every worker exits once all are idle; each prints its counts.
-    let mut child = server.0.take().unwrap();
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGQUIT) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fs-httpd did not exit after SIGQUIT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    eprintln!("{stderr}");
+    let (_, stderr) = server.stop(Signal::QUIT);
     assert!(
         stderr.contains(&format!("fs-httpd: listening on {stack}:8080 (2 workers)")),
         "{stderr}"

@@ -6,12 +6,12 @@
 //! Needs the `dpdk` feature and root; skips with a message otherwise. Devices and namespaces
 //! are removed by name, even on failure.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dpdk::testing::{cleanup, e2e_available, eal_args, Topology, Wire};
-use netstack::testing::{accepted_per_worker, ChildGuard};
+use netstack::testing::{accepted_per_worker, ChildGuard, Signal};
 
 #[test]
 fn kv_on_dpdk_net_tap_two_queues() {
@@ -144,7 +144,7 @@ fn serve_and_check(net: Topology) {
     }
     assert_eq!(cli(&["EXISTS", "key:__rand_int__"]), "1");
 
-    let stderr = stop(&mut server);
+    let (_, stderr) = server.stop(Signal::TERM);
     let per_worker = accepted_per_worker(&stderr, 2);
     assert!(
         per_worker.iter().all(|&n| n > 0),
@@ -152,30 +152,6 @@ fn serve_and_check(net: Topology) {
     );
     cleanup(&prefix);
     let _ = std::fs::remove_file(&conf);
-}
-
-/// SIGTERM, waits for the exit and returns what the server wrote to stderr.
-fn stop(server: &mut ChildGuard) -> String {
-    let mut child = server.0.take().unwrap();
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fs-kv did not exit after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    eprintln!("{stderr}");
-    stderr
 }
 
 /// Configuration errors about DPDK name the file, line and key (no root or DPDK needed).

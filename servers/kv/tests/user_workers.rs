@@ -5,12 +5,13 @@
 //! accepted count when it exits) while the keyspace stayed one. Needs root and /dev/net/tun;
 //! skips with a message otherwise. The TAP device is deleted by name on drop, even on failure.
 
-use std::io::Read;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use netstack::testing::{assert_connections_spread, ip, tap_available, ChildGuard, DeviceGuard};
+use netstack::testing::{
+    assert_connections_spread, ip, tap_available, ChildGuard, DeviceGuard, Signal,
+};
 use redis::Commands;
 
 #[test]
@@ -165,28 +166,7 @@ fn kv_binary_keeps_one_keyspace_across_two_user_stack_workers() {
     }
     drop((writer, check));
 
-    let mut child = server.0.take().unwrap();
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fs-kv did not exit after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    eprintln!("{stderr}");
+    let (status, stderr) = server.stop(Signal::TERM);
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(
         stderr.contains(&format!("fs-kv: listening on {stack}:6379 (2 workers)")),
