@@ -49,19 +49,7 @@ fn device(eal: &Eal, port: Port, name: &str) -> DpdkDevice {
 
 fn main() {
     let prefix = format!("fs-bench-{}", std::process::id());
-    let args = [
-        "-l",
-        "0",
-        "--no-huge",
-        "-m",
-        "512",
-        "--no-pci",
-        "--no-telemetry",
-        "--log-level=warning",
-        &format!("--file-prefix={prefix}"),
-        "--vdev=net_null0",
-        "--vdev=net_null1,no-rx=1",
-    ];
+    let args = dpdk::testing::eal_args(&prefix, &["net_null0", "net_null1,no-rx=1"]);
     let eal = Eal::init(&args).expect("EAL init");
     eal.register_thread().ok();
 
@@ -114,5 +102,5 @@ fn main() {
     });
     g.finish();
     c.final_summary();
-    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    dpdk::testing::cleanup(&prefix);
 }
