@@ -22,7 +22,8 @@ use crate::config::{
 use crate::files::{http_date, unix_secs, FileCache, FileInfo, Lookup};
 use crate::request::{self, Head, Method};
 use crate::response::{
-    self, error_body, has_error_page, HeadWriter, Ims, Part, Parts, Precondition, Ranges, Reply,
+    self, error_body, has_error_page, HeadWriter, Ims, Part, Parts, Precondition, Ranges,
+    RenderCache, RenderKey, Reply,
 };
 use crate::uri;
 
@@ -37,6 +38,7 @@ const INLINE_BODY: usize = 1024;
 pub struct Handler {
     pub files: FileCache,
     pub date: response::DateCache,
+    rendered: RenderCache,
     /// Where response heads are written (see [`HeadWriter`]).
     heads: BytesMut,
     boundary: u64,
@@ -77,7 +79,7 @@ impl Handler {
         };
         req.method = req.head.method;
         if let Some(ret) = &settings.ret {
-            return self.ret(req, &settings, ret, &norm.path, norm.query.as_deref());
+            return self.ret(req, &settings, ret, &norm.path, norm.query.as_deref(), true);
         }
         self.serve(req, norm.path, norm.query, false)
     }
@@ -104,7 +106,7 @@ impl Handler {
             return self.error(req, &settings, 404);
         }
         if let Some(ret) = &settings.ret {
-            return self.ret(req, &settings, ret, &path, query.as_deref());
+            return self.ret(req, &settings, ret, &path, query.as_deref(), !internal);
         }
         if req.method == Method::Other {
             return self.error(req, &settings, 405);
@@ -130,7 +132,7 @@ impl Handler {
             Some(loc) => {
                 let settings = loc.settings.clone();
                 if let Some(ret) = &settings.ret {
-                    return self.ret(req, &settings, ret, b"", None);
+                    return self.ret(req, &settings, ret, b"", None, false);
                 }
                 let s = req.server.settings.clone();
                 self.error(req, &s, 404)
@@ -381,6 +383,7 @@ impl Handler {
     }
 
     /// nginx `return CODE [text|URL]`; a text's type follows the URI's extension, like nginx.
+    /// `cacheable`: the reply goes out as built (an error_page's reply may be edited after).
     fn ret(
         &mut self,
         req: &mut Request<'_>,
@@ -388,6 +391,7 @@ impl Handler {
         ret: &Return,
         uri: &[u8],
         query: Option<&[u8]>,
+        cacheable: bool,
     ) -> Reply {
         if ret.code == 444 {
             return Reply {
@@ -407,9 +411,23 @@ impl Handler {
             let url = expanded.as_deref().or(text.as_static()).unwrap_or("");
             return self.redirect(req, s, ret.code, url);
         }
-        let body = expanded.map_or_else(|| ret.body.clone(), Bytes::from);
         let ct = s.types.lookup(uri).unwrap_or(&s.default_type);
-        self.simple(req, s, ret.code, ct, body, &[])
+        match expanded {
+            Some(text) => self.simple(req, s, ret.code, ct, Bytes::from(text), &[]),
+            None if cacheable => {
+                let key = RenderKey {
+                    content_type: ct,
+                    keep_alive: req.keep_alive,
+                    head_only: req.method == Method::Head,
+                };
+                if let Some(reply) = self.rendered.get(req.wall, s, key) {
+                    return reply;
+                }
+                let reply = self.simple(req, s, ret.code, ct, ret.body.clone(), &[]);
+                self.rendered.insert(s, key, reply)
+            }
+            None => self.simple(req, s, ret.code, ct, ret.body.clone(), &[]),
+        }
     }
 
     fn redirect(
@@ -812,4 +830,95 @@ pub fn request_host(head: &Head) -> (Cow<'_, str>, Option<Bytes>) {
         head.host().map(request::host_name).unwrap_or_default(),
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn config() -> Config {
+        let dir = std::env::temp_dir().join(format!("fs-httpd-handler-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("httpd.toml");
+        std::fs::write(
+            &path,
+            "[[server]]\nlisten = [\"127.0.0.1:80\"]\nadd_header = [\"X-A b\"]\n\
+             [[server.location]]\nmatch = \"/r\"\nreturn = \"200 fixed text\"\n",
+        )
+        .unwrap();
+        let cfg = crate::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let _ = std::fs::remove_dir_all(dir);
+        cfg
+    }
+
+    /// The reply to `raw` at `wall`; with `cache` false the `return` is answered as inside an
+    /// error_page (never from the cache).
+    fn answer(h: &mut Handler, cfg: &Config, raw: &str, wall: SystemTime, cache: bool) -> Reply {
+        let limits = request::Limits {
+            line: 8192,
+            total: 32768,
+        };
+        let (head, _) = request::parse(&Bytes::from(raw.to_string()), limits).unwrap();
+        let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let origin = Origin {
+            local: addr,
+            peer: addr,
+        };
+        let server = &cfg.servers[0];
+        let mut req = Request::new(cfg, server, &head, "a".into(), origin, Instant::now(), wall);
+        req.keep_alive = head.keep_alive;
+        if cache {
+            return h.handle(&mut req, &head.target());
+        }
+        let loc = find_location(&server.locations, b"/r").unwrap();
+        let ret = loc.settings.ret.as_ref().unwrap();
+        h.ret(&mut req, &loc.settings, ret, &head.target(), None, false)
+    }
+
+    fn bytes_of(r: &Reply) -> Vec<u8> {
+        let mut out = r.head.to_vec();
+        for part in &r.body {
+            let Part::Bytes(b) = part else {
+                panic!("a file part")
+            };
+            out.extend_from_slice(b);
+        }
+        out
+    }
+
+    #[test]
+    fn cached_returns_match_a_fresh_build_and_follow_the_date() {
+        let cfg = config();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for raw in [
+            "GET /r.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HEAD /r HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /r HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            "GET /r HTTP/1.0\r\n\r\n",
+        ] {
+            let mut h = Handler::default();
+            let first = answer(&mut h, &cfg, raw, t0, true);
+            let again = answer(&mut h, &cfg, raw, t0, true);
+            assert_eq!(
+                first.head.as_ptr(),
+                again.head.as_ptr(),
+                "from the cache: {raw:?}"
+            );
+            let fresh = answer(&mut h, &cfg, raw, t0, false);
+            assert_ne!(fresh.head.as_ptr(), first.head.as_ptr());
+            assert_eq!(bytes_of(&fresh), bytes_of(&first), "{raw:?}");
+            assert_eq!((fresh.close, fresh.body_len), (first.close, first.body_len));
+            let later = answer(&mut h, &cfg, raw, t0 + Duration::from_secs(1), true);
+            let date = |r: &Reply| {
+                let text = String::from_utf8_lossy(&bytes_of(r)).into_owned();
+                text.lines()
+                    .find(|l| l.starts_with("Date:"))
+                    .unwrap()
+                    .to_string()
+            };
+            assert_eq!(date(&first), "Date: Tue, 14 Nov 2023 22:13:20 GMT");
+            assert_eq!(date(&later), "Date: Tue, 14 Nov 2023 22:13:21 GMT");
+        }
+    }
 }

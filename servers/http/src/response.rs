@@ -1,10 +1,12 @@
 //! Building responses: status lines, headers in nginx's order, error pages, conditional
 //! requests (RFC 9110 §13) and byte ranges (RFC 9110 §14).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::config::Settings;
 use crate::files::{unix_secs, FileInfo};
 use crate::request::Head;
 
@@ -29,7 +31,7 @@ impl Part {
 }
 
 /// A response ready to send: its head and body parts.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Reply {
     pub status: u16,
     /// Status line and headers, a slice of the handler's head arena.
@@ -114,6 +116,75 @@ impl DateCache {
 const HEAD_ARENA: usize = 16 * 1024;
 /// Room a head may need without the arena growing mid-head.
 const HEAD_ROOM: usize = 2048;
+
+/// What a fixed response depends on besides its location's settings and the second (the
+/// `Date`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderKey<'a> {
+    pub content_type: &'a str,
+    pub keep_alive: bool,
+    pub head_only: bool,
+}
+
+struct Rendered {
+    /// Held so that the address compared on lookup cannot be reused while the entry lives.
+    settings: Arc<Settings>,
+    content_type: String,
+    keep_alive: bool,
+    head_only: bool,
+    reply: Reply,
+}
+
+/// Responses with fixed bodies (`return CODE text`) built once per second: a further request
+/// for one costs reference counts instead of formatting a head (one per worker, no lock).
+#[derive(Default)]
+pub struct RenderCache {
+    secs: i64,
+    entries: Vec<Rendered>,
+}
+
+/// Entries per second at most (a few per `return` location in practice).
+const RENDER_CACHE_MAX: usize = 64;
+
+impl RenderCache {
+    /// The response for `settings` and `key` built this second, if any.
+    pub fn get(
+        &mut self,
+        now: SystemTime,
+        settings: &Arc<Settings>,
+        key: RenderKey,
+    ) -> Option<Reply> {
+        let secs = unix_secs(now);
+        if secs != self.secs {
+            self.secs = secs;
+            self.entries.clear();
+            return None;
+        }
+        self.entries
+            .iter()
+            .find(|e| {
+                Arc::ptr_eq(&e.settings, settings)
+                    && e.keep_alive == key.keep_alive
+                    && e.head_only == key.head_only
+                    && e.content_type == key.content_type
+            })
+            .map(|e| e.reply.clone())
+    }
+
+    /// Keeps `reply` for the rest of the second and returns it.
+    pub fn insert(&mut self, settings: &Arc<Settings>, key: RenderKey, reply: Reply) -> Reply {
+        if self.entries.len() < RENDER_CACHE_MAX {
+            self.entries.push(Rendered {
+                settings: settings.clone(),
+                content_type: key.content_type.to_string(),
+                keep_alive: key.keep_alive,
+                head_only: key.head_only,
+                reply: reply.clone(),
+            });
+        }
+        reply
+    }
+}
 
 /// Writes a status line and the headers every response carries into the head arena;
 /// [`HeadWriter::end`] splits the finished head off.
