@@ -53,6 +53,19 @@ impl Drop for ChildGuard {
 }
 
 impl ChildGuard {
+    /// Starts the server binary `bin` with `-c config`, stdout discarded and stderr kept for
+    /// [`ChildGuard::stop`].
+    pub fn start_server(bin: &str, config: &std::path::Path) -> ChildGuard {
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {bin}: {e}"));
+        ChildGuard(Some(child))
+    }
+
     /// Sends `signal` to the child, waits (up to 15 s, then kills it and panics) for it to
     /// exit, and returns its exit status and what it wrote to its (piped) stderr, echoed to
     /// the test's own stderr.

@@ -10,7 +10,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use dpdk::testing::{cleanup, e2e_available, eal_args, Topology, Wire};
@@ -60,14 +60,7 @@ fn httpd_on_dpdk_with_the_exception_path_to_the_kernel() {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_fs-httpd"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fs-httpd");
-    let mut server = ChildGuard(Some(child));
+    let mut server = ChildGuard::start_server(env!("CARGO_BIN_EXE_fs-httpd"), &conf);
     net.attach();
 
     // The kernel's side: the exception TAP moves into a namespace with the stack's address.
@@ -169,14 +162,7 @@ fn serve_and_check(net: Topology) {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_fs-httpd"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fs-httpd");
-    let mut server = ChildGuard(Some(child));
+    let mut server = ChildGuard::start_server(env!("CARGO_BIN_EXE_fs-httpd"), &conf);
     net.attach();
     let url = format!("http://{}:8080/", net.server);
 

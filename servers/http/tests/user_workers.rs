@@ -61,14 +61,7 @@ fn httpd_binary_serves_parallel_clients_on_two_user_stack_workers() {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_fs-httpd"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fs-httpd");
-    let mut server = ChildGuard(Some(child));
+    let mut server = ChildGuard::start_server(env!("CARGO_BIN_EXE_fs-httpd"), &conf);
     wait_for_device(&name, Duration::from_secs(10));
     ip(&["addr", "add", &format!("{kernel}/24"), "dev", &name]);
     ip(&["link", "set", &name, "up"]);

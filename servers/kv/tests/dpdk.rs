@@ -43,14 +43,7 @@ fn serve_and_check(net: Topology) {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_fs-kv"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fs-kv");
-    let mut server = ChildGuard(Some(child));
+    let mut server = ChildGuard::start_server(env!("CARGO_BIN_EXE_fs-kv"), &conf);
     net.attach();
     let host = net.server.to_string();
     let cli = |args: &[&str]| -> String {

@@ -6,7 +6,7 @@
 //! skips with a message otherwise. The TAP device is deleted by name on drop, even on failure.
 
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use netstack::testing::{
@@ -42,14 +42,7 @@ fn kv_binary_keeps_one_keyspace_across_two_user_stack_workers() {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_fs-kv"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fs-kv");
-    let mut server = ChildGuard(Some(child));
+    let mut server = ChildGuard::start_server(env!("CARGO_BIN_EXE_fs-kv"), &conf);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
         assert!(Instant::now() < deadline, "fs-kv did not create {name}");
