@@ -129,6 +129,20 @@ const MAX_HEADERS: usize = 128;
 
 /// Parses one request head from the start of `buf`. Returns the head and its length in bytes.
 pub fn parse(buf: &Bytes, limits: Limits) -> Result<(Head, usize), Reject> {
+    match parse_once(buf, limits)? {
+        Parsed::Head(head, len) => Ok((head, len)),
+        Parsed::OtherVersion => reparse_version(buf, limits),
+    }
+}
+
+enum Parsed {
+    Head(Head, usize),
+    /// httparse refused the version: it may be an HTTP/1.x that httparse does not know.
+    OtherVersion,
+}
+
+/// One httparse pass; never recurses.
+fn parse_once(buf: &Bytes, limits: Limits) -> Result<Parsed, Reject> {
     // Uninitialised slots: clearing 128 headers (4 KiB) would cost more than the parse.
     let mut headers =
         [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -150,10 +164,10 @@ pub fn parse(buf: &Bytes, limits: Limits) -> Result<(Head, usize), Reject> {
             {
                 return Err(Reject::Status(400));
             }
-            Ok((head, len))
+            Ok(Parsed::Head(head, len))
         }
         Ok(httparse::Status::Partial) => Err(too_long(buf, limits).unwrap_or(Reject::Incomplete)),
-        Err(httparse::Error::Version) => reparse_version(buf, limits),
+        Err(httparse::Error::Version) => Ok(Parsed::OtherVersion),
         Err(_) => Err(Reject::Status(400)),
     }
 }
@@ -194,6 +208,9 @@ fn reparse_version(buf: &Bytes, limits: Limits) -> Result<(Head, usize), Reject>
     };
     let version = &line[sp + 1..];
     match version {
+        // The version httparse refused is not this one: the line has more than two spaces
+        // (a space inside the target), which nginx refuses too.
+        b"HTTP/1.0" | b"HTTP/1.1" => Err(Reject::Status(400)),
         [b'H', b'T', b'T', b'P', b'/', major @ b'0'..=b'9', b'.', b'0'..=b'9'] => {
             if *major != b'1' {
                 return Err(Reject::Status(505));
@@ -201,8 +218,12 @@ fn reparse_version(buf: &Bytes, limits: Limits) -> Result<(Head, usize), Reject>
             let mut patched = buf.to_vec();
             let at = start + sp + 1;
             patched[at..at + 8].copy_from_slice(b"HTTP/1.1");
-            // Rare path: the head's slices point into the patched copy.
-            parse(&Bytes::from(patched), limits)
+            // Rare path: the head's slices point into the patched copy. A second refusal of
+            // the (now standard) version means the line is malformed elsewhere.
+            match parse_once(&Bytes::from(patched), limits)? {
+                Parsed::Head(head, len) => Ok((head, len)),
+                Parsed::OtherVersion => Err(Reject::Status(400)),
+            }
         }
         _ => Err(Reject::Status(400)),
     }
@@ -605,6 +626,21 @@ mod tests {
             head("GET / HTTX/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
             Reject::Status(400)
         );
+    }
+
+    /// A space inside the target made parse() and reparse_version() call each other until the
+    /// stack overflowed and the process aborted (fuzzing found it).
+    #[test]
+    fn spaces_in_the_request_line_are_refused_not_recursed() {
+        for raw in [
+            "GET /index .html HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / X HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /a b HTTP/1.5\r\nHost: a\r\n\r\n",
+            "GET /a b HTTP/1.0\r\n\r\n",
+            "GET / X HTTP/1.1\r\nHost: a\r\n",
+        ] {
+            assert_eq!(head(raw).unwrap_err(), Reject::Status(400), "{raw:?}");
+        }
     }
 
     fn feed_all(input: &[u8]) -> Result<(usize, bool, u64), ChunkError> {
