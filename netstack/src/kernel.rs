@@ -268,6 +268,7 @@ impl KernelTransport {
 
 impl Transport for KernelTransport {
     type Durable = Vec<(SocketAddr, TcpListener)>;
+    const FLUSH_AFTER_INPUT: bool = true;
 
     fn wait(&mut self, timeout: Option<Duration>) {
         let ts = timeout.map(|d| rustix::time::Timespec {

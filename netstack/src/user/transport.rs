@@ -175,6 +175,7 @@ impl UserTransport {
 
 impl Transport for UserTransport {
     type Durable = Parts;
+    const FLUSH_AFTER_INPUT: bool = false;
 
     fn wait(&mut self, timeout: Option<Duration>) {
         let received = self.stack.stats.rx_frames != self.rx_seen;

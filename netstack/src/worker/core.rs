@@ -117,7 +117,13 @@ impl<T: Transport, M: Send + 'static> Core<T, M> {
     }
 
     pub(super) fn slot_mut(&mut self, conn: Conn) -> Option<&mut Slot> {
-        self.slots
+        Self::live_slot(&mut self.slots, conn)
+    }
+
+    /// `conn`'s slot if it is still this connection's and not aborted (a function of the slot
+    /// table alone, so the transport can be borrowed beside it).
+    pub(super) fn live_slot(slots: &mut [Option<Slot>], conn: Conn) -> Option<&mut Slot> {
+        slots
             .get_mut(conn.index())?
             .as_mut()
             .filter(|s| s.generation == conn.generation() && !s.dead)

@@ -60,6 +60,12 @@ pub enum Event {
 pub trait Transport {
     /// What survives a restart after a panic: listening sockets, a device queue.
     type Durable: Send + 'static;
+    /// Write a connection's output right after its input was processed, rather than at the
+    /// end of the turn. With system calls per write (kernel sockets), answering as soon as
+    /// possible lets a closed-loop client send its next request while the turn goes on; batched
+    /// to the end of the turn, all clients were answered together and the worker slept and
+    /// woke once per batch. The user stack transmits once per turn anyway.
+    const FLUSH_AFTER_INPUT: bool;
 
     /// Blocks until there may be work (the transport's descriptors, the mailbox `wake` fd) or
     /// until `timeout` (`None`: no limit). A polled transport decides how long to idle.
@@ -251,6 +257,9 @@ impl<S: Service, T: Transport> Worker<S, T> {
                 Event::Data { conn, data } => {
                     if self.core.is_open(conn) {
                         self.isolated(conn, |s, cx| s.on_data(cx, conn, data));
+                        if T::FLUSH_AFTER_INPUT && self.flush_conn(conn) {
+                            self.isolated(conn, |s, cx| s.on_writable(cx, conn));
+                        }
                     }
                 }
                 Event::PeerClosed(conn) => {
@@ -322,12 +331,7 @@ impl<S: Service, T: Transport> Worker<S, T> {
     /// Returns whether `on_writable` is due.
     fn flush_conn(&mut self, conn: Conn) -> bool {
         let core = &mut self.core;
-        let Some(slot) = core
-            .slots
-            .get_mut(conn.index())
-            .and_then(Option::as_mut)
-            .filter(|s| !s.dead)
-        else {
+        let Some(slot) = core::Core::<T, S::Msg>::live_slot(&mut core.slots, conn) else {
             return false;
         };
         slot.dirty = false;
