@@ -3,8 +3,11 @@
 
 use bytes::Bytes;
 
-use super::*;
-use crate::server::{lock, Client};
+use super::args::*;
+use super::table::*;
+use crate::resp::Out;
+use crate::server::{lock, Client, Msg, Server};
+use crate::store::Keys;
 use crate::store::{glob, HMap};
 
 pub fn commands() -> Vec<Cmd> {
