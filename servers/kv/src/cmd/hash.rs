@@ -1,4 +1,5 @@
-//! Hash commands.
+//! Hash commands; also `scan_indexed` (the cursor walk of HSCAN, SSCAN, ZSCAN) and `shuffle`
+//! (random picks for HRANDFIELD and SRANDMEMBER).
 
 use bytes::Bytes;
 
@@ -6,8 +7,7 @@ use super::args::*;
 use super::keys;
 use super::table::*;
 use crate::resp::{fmt_incr_float, parse_f64, parse_i64, Out};
-use crate::store::Keys;
-use crate::store::{fast_rand, glob, new_map, Map, Value};
+use crate::store::{fast_rand, glob, new_map, Keys, Map, Value};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE | DENYOOM;

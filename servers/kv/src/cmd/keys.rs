@@ -1,10 +1,12 @@
-//! Generic keyspace commands: DEL, EXISTS, TTLs, SCAN, RENAME, COPY, MOVE, OBJECT, FLUSH*, ...
+//! Keyspace commands (Redis's `db.c` and `expire.c`): DEL, UNLINK, EXISTS, TOUCH, TYPE, the
+//! EXPIRE and TTL families, PERSIST, KEYS, SCAN, RANDOMKEY, RENAME(NX), COPY, MOVE, OBJECT,
+//! DBSIZE, FLUSHDB, FLUSHALL, SWAPDB. Shared with the type files: `scan_opts` and
+//! `parse_cursor` (the *SCAN arguments), `encoding` (OBJECT ENCODING, DEBUG OBJECT).
 
 use super::args::*;
 use super::table::*;
 use crate::resp::{parse_i64, Out};
-use crate::store::Keys;
-use crate::store::{fast_rand, glob, idle_seconds, lfu_decayed, Entry, Value, SHARDS};
+use crate::store::{fast_rand, glob, idle_seconds, lfu_decayed, Entry, Keys, Value, SHARDS};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE;

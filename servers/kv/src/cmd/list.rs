@@ -1,4 +1,5 @@
-//! List commands, including the blocking ones.
+//! List commands, including the blocking ones; `block` turns a blocking command that found
+//! nothing into a wait (also used by BZPOPMIN/BZPOPMAX).
 
 use std::collections::VecDeque;
 
@@ -7,8 +8,7 @@ use super::string;
 use super::table::*;
 use crate::resp::Out;
 use crate::server::BlockReq;
-use crate::store::Keys;
-use crate::store::{Value, Waiter};
+use crate::store::{Keys, Value, Waiter};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE | DENYOOM;

@@ -6,8 +6,7 @@ use super::args::*;
 use super::table::*;
 use super::{hash, keys};
 use crate::resp::Out;
-use crate::store::Keys;
-use crate::store::{fast_rand, glob, new_set, Set, Value};
+use crate::store::{fast_rand, glob, new_set, Keys, Set, Value};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE | DENYOOM;

@@ -1,12 +1,13 @@
-//! String commands; the bitmap ones are in `bitmap`, on the same values.
+//! String commands; the bitmap ones are in `bitmap`, on the same values. Shared helpers:
+//! `get_str`, `store_in_place`, `norm_range` (Redis's start/end index rules, also for lists
+//! and sorted sets), `expire_at`, `MAX_STRING`.
 
 use bytes::Bytes;
 
 use super::args::*;
 use super::table::*;
 use crate::resp::{fmt_incr_float, parse_f64, parse_i64, Out};
-use crate::store::Keys;
-use crate::store::{Str, Value};
+use crate::store::{Keys, Str, Value};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE | DENYOOM;

@@ -8,8 +8,7 @@ use super::args::*;
 use super::table::*;
 use crate::resp::Out;
 use crate::server::{bump, Client, Server};
-use crate::store::Keys;
-use crate::store::{Shard, SHARDS};
+use crate::store::{Keys, Shard, SHARDS};
 
 pub fn commands() -> Vec<Cmd> {
     vec![
