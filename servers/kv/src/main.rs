@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Parser as _;
 use dpdk::DpdkConfig;
 use netstack::config::{NumberOrText, RuntimeConfig, Source, Stack};
-use netstack::runtime::{self, Listen, Workers};
+use netstack::runtime::{Listen, Workers};
 use netstack::user::config::NetstackSection;
 use serde::Deserialize;
 
@@ -83,7 +83,7 @@ struct Settings {
     maxmemory: u64,
     policy: Policy,
     workers: usize,
-    stack: Stack,
+    runtime: RuntimeConfig,
     netstack: NetstackSection,
     dpdk: DpdkConfig,
 }
@@ -142,7 +142,10 @@ fn settings(args: Args) -> Result<Settings, String> {
         maxmemory,
         policy,
         workers: workers.resolve(),
-        stack,
+        runtime: RuntimeConfig {
+            workers,
+            ..file.runtime
+        },
         netstack: file.netstack,
         dpdk: file.dpdk,
     })
@@ -190,10 +193,14 @@ fn main() {
         let srv = srv.clone();
         move |w| service::Kv::new(srv.clone(), w)
     };
-    let started = match s.stack {
-        Stack::Kernel => runtime::start(s.workers, &listen, make),
-        Stack::User => dpdk::start_user_stack(&s.netstack, &s.dpdk, s.workers, &listen, make),
-    };
+    let started = dpdk::launch(
+        &s.runtime,
+        s.runtime.worker_config(0),
+        &s.netstack,
+        &s.dpdk,
+        &listen,
+        make,
+    );
     let rt = match started {
         Ok(rt) => rt,
         Err(e) => {

@@ -71,6 +71,7 @@ fn redis_cli_talks_to_kv_on_the_user_stack() {
         pcap: None,
         fault: None,
         idle_sleep: Duration::ZERO,
+        worker: Default::default(),
     };
     let listen = [Listen::new(SocketAddr::new(IpAddr::V4(stack), 6379))];
     let make = {
