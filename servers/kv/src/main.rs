@@ -15,7 +15,8 @@ use netstack::runtime::{Listen, Workers};
 use netstack::user::config::NetstackSection;
 use serde::Deserialize;
 
-use fs_kv::server::{Config, Policy, Server};
+use fs_kv::config::{parse_memory, Config, Policy};
+use fs_kv::server::Server;
 
 #[global_allocator]
 static ALLOC: evict::Counting = evict::Counting;
@@ -105,12 +106,10 @@ fn settings(args: Args) -> Result<Settings, String> {
     };
     let kv = file.kv;
     let maxmemory = match (&args.maxmemory, &kv.maxmemory) {
-        (Some(m), _) => {
-            cmd::server::parse_memory(m).ok_or(format!("--maxmemory: invalid size '{m}'"))?
-        }
+        (Some(m), _) => parse_memory(m).ok_or(format!("--maxmemory: invalid size '{m}'"))?,
         (None, Some(NumberOrText::Number(n))) => *n,
         (None, Some(NumberOrText::Text(t))) => {
-            cmd::server::parse_memory(t).ok_or(format!("[kv] maxmemory: invalid size '{t}'"))?
+            parse_memory(t).ok_or(format!("[kv] maxmemory: invalid size '{t}'"))?
         }
         (None, None) => 0,
     };
@@ -188,7 +187,7 @@ fn main() {
     cfg.maxmemory.store(s.maxmemory, Ordering::Relaxed);
     *cfg.policy.write().unwrap_or_else(|e| e.into_inner()) = s.policy;
     *cfg.requirepass.write().unwrap_or_else(|e| e.into_inner()) = s.requirepass.clone();
-    let srv = Arc::new(Server::new(cfg, s.databases, s.workers));
+    let srv = Arc::new(Server::new(cfg, s.databases, s.workers, cmd::TABLE.len()));
     srv.store.lfu.store(s.policy.lfu(), Ordering::Relaxed);
     let make = {
         let srv = srv.clone();
