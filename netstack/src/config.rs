@@ -153,6 +153,7 @@ impl RuntimeConfig {
         WorkerConfig {
             max_connections,
             on_panic: self.on_worker_panic,
+            ..WorkerConfig::default()
         }
     }
 }

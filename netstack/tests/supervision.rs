@@ -11,7 +11,8 @@ use netstack::runtime::{self, Listen, Runtime};
 use netstack::worker::{OnPanic, WorkerConfig, WorkerStats};
 use netstack::{Accepted, Bytes, Conn, Cx, Service};
 
-/// Echoes; "panic" panics in `on_data`; the message `Boom` panics in `on_message`.
+/// Echoes; "panic" panics in `on_data`; "flood" sends 16 MiB and closes; the message `Boom`
+/// panics in `on_message`.
 struct Fragile;
 
 #[derive(Clone)]
@@ -22,6 +23,11 @@ impl Service for Fragile {
     fn on_accept<C: Cx<Msg = Boom>>(&mut self, _cx: &mut C, _conn: Conn, _info: &Accepted) {}
     fn on_data<C: Cx<Msg = Boom>>(&mut self, cx: &mut C, conn: Conn, data: Bytes) {
         assert!(&data[..] != b"panic", "injected panic in on_data");
+        if &data[..] == b"flood" {
+            let chunk = Bytes::from(vec![7u8; 1 << 20]);
+            (0..16).for_each(|_| cx.send(conn, chunk.clone()));
+            return cx.close(conn);
+        }
         cx.send(conn, data);
     }
     fn on_closed<C: Cx<Msg = Boom>>(&mut self, _cx: &mut C, _conn: Conn) {}
@@ -36,8 +42,8 @@ impl Service for Fragile {
 fn start(workers: usize, on_panic: OnPanic) -> Runtime<Boom> {
     let listen = [Listen::new("127.0.0.1:0".parse().unwrap())];
     let cfg = WorkerConfig {
-        max_connections: 0,
         on_panic,
+        ..WorkerConfig::default()
     };
     runtime::start_with(workers, cfg, &listen, |_| Fragile).expect("start runtime")
 }
@@ -157,7 +163,7 @@ fn connections_above_the_limit_are_refused_at_once() {
     let listen = [Listen::new("127.0.0.1:0".parse().unwrap())];
     let cfg = WorkerConfig {
         max_connections: 4,
-        on_panic: OnPanic::Restart,
+        ..WorkerConfig::default()
     };
     let rt = runtime::start_with(1, cfg, &listen, |_| Fragile).expect("start");
     let mut held: Vec<TcpStream> = (0..4).map(|_| connect(&rt)).collect();
@@ -172,6 +178,25 @@ fn connections_above_the_limit_are_refused_at_once() {
         let mut c = connect(&rt);
         echo(&mut c, b"ok").is_ok()
     });
+    rt.stop();
+    rt.join();
+}
+
+#[test]
+fn a_closed_connection_whose_peer_never_reads_is_reset_after_close_timeout() {
+    let listen = [Listen::new("127.0.0.1:0".parse().unwrap())];
+    let cfg = WorkerConfig {
+        close_timeout: Duration::from_millis(300),
+        ..WorkerConfig::default()
+    };
+    let rt = runtime::start_with(1, cfg, &listen, |_| Fragile).expect("start");
+    let mut lazy = connect(&rt);
+    lazy.write_all(b"flood").unwrap(); // and never read
+    eventually("the unread close to time out", || {
+        total(&rt, |s| &s.close_timeouts) == 1
+    });
+    let mut other = connect(&rt);
+    assert_eq!(echo(&mut other, b"still here").unwrap(), b"still here");
     rt.stop();
     rt.join();
 }

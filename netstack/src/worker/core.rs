@@ -56,6 +56,8 @@ pub struct Core<T, M: Send + 'static> {
     wall: SystemTime,
     pub(super) stopping: bool,
     pub(super) stats: Arc<WorkerStats>,
+    /// How long a closed connection may take to send what it still has queued.
+    close_timeout: Duration,
 }
 
 impl<T: Transport, M: Send + 'static> Core<T, M> {
@@ -64,6 +66,7 @@ impl<T: Transport, M: Send + 'static> Core<T, M> {
         index: usize,
         mailboxes: Mailboxes<M>,
         stats: Arc<WorkerStats>,
+        close_timeout: Duration,
     ) -> Self {
         let origin = Instant::now();
         Core {
@@ -83,6 +86,7 @@ impl<T: Transport, M: Send + 'static> Core<T, M> {
             wall: SystemTime::now(),
             stopping: false,
             stats,
+            close_timeout,
         }
     }
 
@@ -185,8 +189,15 @@ impl<T: Transport, M: Send + 'static> Core<T, M> {
                 continue;
             };
             let conn = Conn::new(key, s.generation);
-            if self.is_open(conn) {
-                return Some(conn);
+            match self.slot(conn) {
+                Some(s) if !s.closing => return Some(conn),
+                // Closed by the service but its output never drained (a peer that does not
+                // read): give up, so that it cannot hold the slot and its buffers forever.
+                Some(_) => {
+                    WorkerStats::bump(&self.stats.close_timeouts);
+                    self.kill(conn);
+                }
+                None => {}
             }
         }
         None
@@ -252,7 +263,9 @@ impl<T: Transport, M: Send + 'static> Cx for Core<T, M> {
             return;
         };
         s.closing = true;
-        self.timers.cancel(conn.index() as u32);
+        let deadline = self.now + self.close_timeout;
+        self.timers
+            .arm(conn.index() as u32, self.wheel_time(deadline));
         self.mark_dirty(conn);
     }
 

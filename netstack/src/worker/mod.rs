@@ -114,11 +114,24 @@ pub enum OnPanic {
 }
 
 /// Settings every worker shares.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct WorkerConfig {
     /// Open connections per worker; above it new connections are reset at once. 0: no limit.
     pub max_connections: usize,
     pub on_panic: OnPanic,
+    /// How long a connection the service closed may take to send its queued output before it
+    /// is reset (a peer that stops reading must not hold memory forever).
+    pub close_timeout: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            max_connections: 0,
+            on_panic: OnPanic::Restart,
+            close_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Counters of one worker, readable from any thread.
@@ -131,10 +144,12 @@ pub struct WorkerStats {
     pub panics: AtomicU64,
     /// Panics that escaped the loop: the worker was restarted.
     pub restarts: AtomicU64,
+    /// Closed connections reset because their output did not drain in `close_timeout`.
+    pub close_timeouts: AtomicU64,
 }
 
 impl WorkerStats {
-    fn bump(counter: &AtomicU64) {
+    pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -162,7 +177,7 @@ impl<S: Service, T: Transport> Worker<S, T> {
         cfg: WorkerConfig,
     ) -> Self {
         Worker {
-            core: Core::new(transport, index, mailboxes, stats),
+            core: Core::new(transport, index, mailboxes, stats, cfg.close_timeout),
             service,
             cfg,
             tick_at: None,
