@@ -139,10 +139,19 @@ impl KernelTransport {
         self.generations[index] = self.generations[index].wrapping_add(1);
     }
 
-    /// Tears down a connection the core still knows: it learns through `Closed`.
-    fn fail(&mut self, index: usize, reset: bool) {
+    /// Tears down a connection the core still knows: it learns through `Closed`, reported
+    /// in order before anything that may reuse the index (an accept later in the same poll).
+    fn fail(&mut self, index: usize, reset: bool, events: &mut VecDeque<Event>) {
         let conn = self.conn_of(index);
         self.teardown(index, reset);
+        events.push_back(Event::Closed(conn));
+    }
+
+    /// [`KernelTransport::fail`] outside `poll` (a failed write or FIN): reported by the next
+    /// `poll` before its accepts.
+    fn fail_later(&mut self, index: usize) {
+        let conn = self.conn_of(index);
+        self.teardown(index, false);
         self.pending.push(Event::Closed(conn));
     }
 
@@ -212,7 +221,7 @@ impl KernelTransport {
             Ok(0) => {
                 sock.readable = false;
                 if sock.lingering {
-                    self.fail(index, false);
+                    self.fail(index, false, events);
                 } else {
                     let conn = self.conn_of(index);
                     events.push_back(Event::PeerClosed(conn));
@@ -233,7 +242,7 @@ impl KernelTransport {
             }
             Err(rustix::io::Errno::AGAIN) => sock.readable = false,
             Err(rustix::io::Errno::INTR) => self.ready.push(index as u32),
-            Err(_) => self.fail(index, false),
+            Err(_) => self.fail(index, false, events),
         }
     }
 
@@ -334,10 +343,9 @@ impl Transport for KernelTransport {
                 .get(index)
                 .is_some_and(|s| s.generation == generation)
             {
-                self.fail(index, true);
+                self.fail(index, true, events);
             }
         }
-        events.extend(self.pending.drain(..));
     }
 
     fn write(&mut self, conn: Conn, out: &mut VecDeque<Bytes>) -> io::Result<usize> {
@@ -375,7 +383,7 @@ impl Transport for KernelTransport {
                 }
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => {
-                    self.fail(index, false);
+                    self.fail_later(index);
                     return Err(e.into());
                 }
             }
@@ -389,7 +397,7 @@ impl Transport for KernelTransport {
             return;
         };
         if rustix::net::shutdown(&sock.fd, Shutdown::Write).is_err() {
-            return self.fail(index, false);
+            return self.fail_later(index);
         }
         sock.lingering = true;
         sock.readable = true;

@@ -138,6 +138,12 @@ impl<T: Transport, M: Send + 'static> Core<T, M> {
         self.slot(conn).is_some_and(|s| !s.closing)
     }
 
+    /// Another connection still holding `conn`'s index, if any.
+    pub(super) fn occupant(&self, conn: Conn) -> Option<Conn> {
+        let s = self.slots.get(conn.index())?.as_ref()?;
+        (s.generation != conn.generation()).then(|| Conn::new(conn.index() as u32, s.generation))
+    }
+
     pub(super) fn insert(&mut self, conn: Conn) {
         let i = conn.index();
         if self.slots.len() <= i {

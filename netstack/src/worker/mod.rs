@@ -302,6 +302,13 @@ impl<S: Service, T: Transport> Worker<S, T> {
             return;
         }
         WorkerStats::bump(&self.core.stats.accepted);
+        // A transport reports `Closed` before it reuses an index; should one not, the service
+        // still learns that the old connection is gone before it sees the new one.
+        if let Some(old) = self.core.occupant(conn) {
+            self.core.remove(old);
+            self.core.closed.retain(|c| *c != old);
+            self.service.on_closed(&mut self.core, old);
+        }
         self.core.insert(conn);
         self.isolated(conn, |s, cx| s.on_accept(cx, conn, info));
     }
