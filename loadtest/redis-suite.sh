@@ -24,8 +24,9 @@
 # --server fs-kv (default) builds fs-kv (release) and runs it with --workers auto (one worker
 # per CPU; fs-kv's own default is one). --server redis runs the installed redis-server with the
 # flags Redis's own external-server CI uses (no persistence, DEBUG/MODULE/protected configs
-# enabled), which shows what "passes against redis-server under these flags" means. Some tests call src/redis-cli
-# and src/redis-benchmark of DIR: if missing, they are linked to the installed binaries.
+# enabled), which shows what "passes against redis-server under these flags" means. Some tests
+# call src/redis-cli and src/redis-benchmark of DIR: if missing, they are linked to the
+# installed binaries. A random --baseport (the suite's own control port) lets runs coexist.
 # The server's address space is capped (--mem-limit, default 4096 MB, 0 = none) so that a reply
 # the server cannot bound (SRANDMEMBER key -9223372036854775808) ends in a failed allocation,
 # not in the kernel's OOM killer choosing among every process on the machine.
@@ -48,7 +49,7 @@ WORKERS=auto
 UNIT_LIMIT=1200
 MEM_LIMIT=4096
 UNITS=()
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --server) SERVER=$2; shift 2 ;;
@@ -65,7 +66,10 @@ done
 [ ${#UNITS[@]} -gt 0 ] || UNITS=("${CORE[@]}")
 abs() { case $1 in /*) echo "$1" ;; *) echo "$HERE/$1" ;; esac; }
 SUITE=$(abs "$SUITE")
-case $SERVER in fs-kv | redis) ;; *) echo "--server: fs-kv or redis, not '$SERVER'" >&2; exit 2 ;; esac
+case $SERVER in
+    fs-kv | redis) ;;
+    *) echo "--server: fs-kv or redis, not '$SERVER'" >&2; exit 2 ;;
+esac
 [ -x "$SUITE/runtest" ] && [ -d "$SUITE/tests/unit" ] ||
     { echo "no Redis test suite at '$SUITE' (runtest, tests/unit); give --suite DIR" >&2; exit 2; }
 SUITE=$(cd "$SUITE" && pwd)
@@ -219,9 +223,11 @@ for unit in "${UNITS[@]}"; do
     failed=$(grep -c '^\[err\]: ' "$log" || true)
     ignored=$(grep -c '^\[ignore\]: ' "$log" || true)
     if grep -q '^\[exception\]: ' "$log"; then
-        why="ABORTED: $(grep -m1 '^\[exception\]: ' "$log" | sed 's/^\[exception\]: Executing test client: //' | cut -c1-100)"
+        why="ABORTED: $(grep -m1 '^\[exception\]: ' "$log" |
+            sed 's/^\[exception\]: Executing test client: //' | cut -c1-100)"
     elif grep -q '\[TIMEOUT\]' "$log"; then
-        why="TIMEOUT in: $(grep -m1 '(IN PROGRESS)' "$log" | sed 's/.*(IN PROGRESS) //' | cut -c1-90)"
+        why="TIMEOUT in: $(grep -m1 '(IN PROGRESS)' "$log" |
+            sed 's/.*(IN PROGRESS) //' | cut -c1-90)"
     elif grep -q '^\[[0-9]*/[0-9]* done\]: ' "$log"; then
         why=done
     elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
@@ -232,7 +238,8 @@ for unit in "${UNITS[@]}"; do
     [ "$why" = done ] && [ -z "$died" ] && ENDED=$((ENDED + 1))
     why=$why$died
     printf '%-22s %7d %7d %7d  %s\n' "$unit" "$passed" "$failed" "$secs" "$why"
-    printf '%s\t%d\t%d\t%d\t%d\t%s\n' "$unit" "$passed" "$failed" "$ignored" "$secs" "$why" >>"$RESULTS/summary.tsv"
+    printf '%s\t%d\t%d\t%d\t%d\t%s\n' "$unit" "$passed" "$failed" "$ignored" "$secs" "$why" \
+        >>"$RESULTS/summary.tsv"
     TP=$((TP + passed))
     TF=$((TF + failed))
     TS=$((TS + secs))
