@@ -1,6 +1,6 @@
 //! Panic isolation for one request: a panic while a reply is built is caught, logged to the
 //! error log with the request line, counted, and costs only its own connection (the caller
-//! aborts it). Worker-wide supervision (a panic escaping any callback) belongs to netstack's
+//! closes it after the answers queued before). Worker-wide supervision (a panic escaping any callback) belongs to netstack's
 //! runtime; this keeps one bad request from reaching it.
 //!
 //! Debug builds (tests) have a fault-injection hook: a request whose target equals the value
@@ -31,7 +31,7 @@ pub fn isolate<T>(line: &[u8], build: impl FnOnce() -> T) -> Option<T> {
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             log::error(&format!(
-                "request panicked, connection aborted: \"{}\": {what}",
+                "request panicked, connection closed: \"{}\": {what}",
                 String::from_utf8_lossy(line).escape_debug()
             ));
             None

@@ -277,11 +277,10 @@ impl Httpd {
             }
         });
         let Some(mut reply) = built else {
+            // Nothing of the failed reply was queued: answers pipelined before it still go
+            // out, then the connection closes.
             self.handler.recover();
-            if let Some(c) = self.conn(conn) {
-                c.phase = Phase::Closed;
-            }
-            cx.abort(conn);
+            self.close(cx, conn);
             return false;
         };
         if let Some(log) = &req.access_log {

@@ -110,9 +110,24 @@ impl Server {
     }
 
     pub fn start_file(path: &Path) -> Server {
+        Server::start_file_env(path, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables for the process.
+    pub fn start_env(site: &Site, config: &str, env: &[(&str, &str)]) -> Server {
+        let text = config
+            .replace("{root}", &site.path("root").display().to_string())
+            .replace("{dir}", &site.dir.display().to_string());
+        let path = site.dir.join("httpd.toml");
+        std::fs::write(&path, text).unwrap();
+        Server::start_file_env(&path, env)
+    }
+
+    pub fn start_file_env(path: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fs-httpd"))
             .arg("-c")
             .arg(path)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
