@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{read_response, Server, Site};
 

@@ -224,7 +224,20 @@ impl Settings {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let source = Source::read(path)?;
+    resolve(Source::read(path)?)
+}
+
+/// Validates configuration text as if read from `path` (relative paths in it are relative to
+/// `path`'s directory).
+pub fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
+    resolve(Source {
+        path: path.to_path_buf(),
+        text,
+    })
+}
+
+fn resolve(source: Source) -> Result<Config, ConfigError> {
+    let path = source.path.clone();
     let file: file::File = source.parse()?;
     let base = path
         .parent()

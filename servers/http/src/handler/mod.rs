@@ -64,6 +64,8 @@ pub struct Request<'a> {
     /// The method the request is answered as (error_page turns everything but HEAD into GET).
     method: Method,
     redirects: u32,
+    /// While an `error_page` is served: the status it will be sent with (None: the page's own).
+    error_status: Option<u16>,
 }
 
 /// The connection's two ends.
@@ -231,6 +233,11 @@ impl Handler {
         if let Some(page) = s.error_pages.iter().find(|p| p.codes.contains(&code)) {
             if req.redirects < MAX_REDIRECTS {
                 let page = page.clone();
+                req.error_status = match page.answer {
+                    ErrorPageCode::Same => Some(code),
+                    ErrorPageCode::FromTarget => None,
+                    ErrorPageCode::Code(c) => Some(c),
+                };
                 let mut reply = if page.target.starts_with('@') {
                     self.serve_named(req, &page.target)
                 } else if page.target.starts_with('/') {
@@ -249,7 +256,10 @@ impl Handler {
                     ErrorPageCode::FromTarget => reply.status,
                     ErrorPageCode::Code(c) => c,
                 };
-                if status != reply.status {
+                // A page sent as 200 went through the range and not-modified filters: their
+                // statuses stand, as in nginx.
+                let filtered = status == 200 && matches!(reply.status, 206 | 304 | 412 | 416);
+                if status != reply.status && !filtered {
                     set_status(&mut reply, status);
                 }
                 return reply;
@@ -267,6 +277,9 @@ impl Handler {
         s: &Arc<Settings>,
     ) -> Option<Reply> {
         let h = req.head;
+        if !req.filters_apply() {
+            return None;
+        }
         let any = h.if_match().is_some()
             || h.if_none_match().is_some()
             || h.if_unmodified_since().is_some()
@@ -398,7 +411,14 @@ impl<'a> Request<'a> {
             access_log: server.settings.access_log.clone(),
             method: head.method,
             redirects: 0,
+            error_status: None,
         }
+    }
+
+    /// nginx's not-modified and range filters act only on responses sent as 200: not on an
+    /// error page sent with its error status.
+    fn filters_apply(&self) -> bool {
+        self.error_status.is_none_or(|s| s == 200)
     }
 
     fn vars<'r>(

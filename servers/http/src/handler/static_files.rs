@@ -148,7 +148,12 @@ impl Handler {
             }
         }
         let etag = s.etag.then_some(info.etag.as_str());
-        match response::preconditions(req.head, etag, Some(info.mtime), s.if_modified_since) {
+        let filters = req.filters_apply();
+        let precondition = match filters {
+            true => response::preconditions(req.head, etag, Some(info.mtime), s.if_modified_since),
+            false => Precondition::Proceed,
+        };
+        match precondition {
             Precondition::Failed => return self.precondition_failed(req, s),
             Precondition::NotModified => {
                 return self.not_modified(req, s, Some((&info.last_modified, info.mtime)), etag)
@@ -156,7 +161,7 @@ impl Handler {
             Precondition::Proceed => {}
         }
         // nginx's range filter also answers HEAD with 206 headers.
-        let ranges_allowed = !gzip && s.max_ranges != Some(0);
+        let ranges_allowed = !gzip && s.max_ranges != Some(0) && filters;
         let mut ranges = match req.head.range() {
             Some(r) if ranges_allowed => response::parse_ranges(r, info.size, s.max_ranges),
             _ => Ranges::Full,

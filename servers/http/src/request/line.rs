@@ -103,6 +103,13 @@ impl LineParser {
     pub fn advance(&mut self, buf: &[u8], max: usize) -> Result<Option<Line>, Reject> {
         let mut p = self.pos;
         while p < buf.len() {
+            // Too long once a byte past `max` is reached inside the line, whatever that byte
+            // is: the same answer however the line arrives.
+            if p > self.start.saturating_add(max)
+                && !matches!(self.state, State::Start | State::AlmostDone)
+            {
+                return Err(Reject::Status(414));
+            }
             let ch = buf[p];
             match self.state {
                 State::Start => match ch {
@@ -176,11 +183,14 @@ impl LineParser {
                 },
                 State::Uri => {
                     // Fast path: every byte but controls, space and DEL belongs to the target.
-                    let rest = &buf[p..];
+                    let stop = buf
+                        .len()
+                        .min(self.start.saturating_add(max).saturating_add(1));
+                    let rest = buf.get(p..stop).unwrap_or_default();
                     let skip = rest.iter().position(|&b| URI_STOP[b as usize]);
                     let Some(skip) = skip else {
-                        p = buf.len();
-                        break;
+                        p = stop.max(p);
+                        continue;
                     };
                     p += skip;
                     match buf[p] {

@@ -136,6 +136,15 @@ impl Head {
         }
     }
 
+    /// Everything parsed, without the buffer (for comparing outcomes in tests and fuzzing).
+    pub fn summary(&self) -> String {
+        let shown = Head {
+            buf: Bytes::new(),
+            ..self.clone()
+        };
+        format!("{shown:?}")
+    }
+
     header_getters!(
         authority,
         host,
@@ -239,9 +248,8 @@ impl Progress {
                     // CR may repeat before the LF (nginx), but must not stand alone.
                     let crs = rest[k..].iter().take_while(|&&b| b == b'\r').count();
                     match rest.get(k + crs) {
-                        None => {
-                            return Err(self.incomplete(rest.len(), buf.len(), limits.line, total))
-                        }
+                        // The CRs end the line: they do not count toward its length.
+                        None => return Err(self.incomplete(k, buf.len(), limits.line, total)),
                         Some(b'\n') if k > 0 || crs == 1 => (&rest[..k], k + crs + 1),
                         Some(_) => return Err(Reject::Status(400)),
                     }

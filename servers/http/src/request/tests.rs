@@ -9,16 +9,7 @@ fn head(raw: &str) -> Result<Head, Reject> {
     parse(&Bytes::copy_from_slice(raw.as_bytes()), LIMITS).map(|(h, _)| h)
 }
 
-/// A parse outcome to compare, without the buffer (which differs in length between splits).
-fn outcome(r: Result<(Head, usize), Reject>) -> Result<(String, usize), Reject> {
-    r.map(|(h, n)| {
-        let shown = Head {
-            buf: Bytes::new(),
-            ..h
-        };
-        (format!("{shown:?}"), n)
-    })
-}
+use crate::fuzzing::outcome;
 
 fn status(raw: &str) -> u16 {
     match head(raw) {

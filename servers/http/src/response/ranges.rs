@@ -89,10 +89,10 @@ pub fn parse_ranges(value: &[u8], len: u64, max_ranges: Option<u32>) -> Ranges {
             (len.saturating_sub(suffix), len)
         };
         if start < end {
-            if size > MAX_OFF - (end - start) {
-                return Ranges::Unsatisfiable;
+            match size.checked_add(end - start) {
+                Some(total) if total <= MAX_OFF => size = total,
+                _ => return Ranges::Unsatisfiable,
             }
-            size += end - start;
             out.push((start, end - 1));
             if budget == 0 {
                 return Ranges::Full;
