@@ -289,16 +289,27 @@ impl Handler {
         }
         match response::preconditions(h, None, None, s.if_modified_since) {
             Precondition::Proceed => None,
-            Precondition::Failed => Some(self.precondition_failed(req, s)),
-            Precondition::NotModified => Some(self.not_modified(req, s, None, None)),
+            Precondition::Failed => Some(self.precondition_failed(req, s, false)),
+            Precondition::NotModified => Some(self.not_modified(req, s, None, None, false)),
         }
     }
 
     /// 412 from the not-modified filter: nginx finishes the response and then closes the
     /// connection (its header still says keep-alive).
-    fn precondition_failed(&mut self, req: &mut Request<'_>, s: &Arc<Settings>) -> Reply {
+    /// `vary`: the request's Vary (gzip_static) stays on the error page.
+    fn precondition_failed(
+        &mut self,
+        req: &mut Request<'_>,
+        s: &Arc<Settings>,
+        vary: bool,
+    ) -> Reply {
         let mut reply = self.error(req, s, 412);
         reply.close = true;
+        if vary {
+            edit_head(&mut reply.head, |h| {
+                insert_before_end(h, "Vary: Accept-Encoding\r\n")
+            });
+        }
         reply
     }
 
@@ -309,6 +320,7 @@ impl Handler {
         s: &Settings,
         last_modified: Option<(&str, i64)>,
         etag: Option<&str>,
+        vary: bool,
     ) -> Reply {
         let date = self.date.get(req.wall);
         let mut w = HeadWriter::start(&mut self.heads, 304, s.server_tokens, &date);
@@ -321,6 +333,9 @@ impl Handler {
         }
         if let Some((_, mtime)) = last_modified {
             write_expires(&mut w, s, req.wall, mtime);
+        }
+        if vary {
+            w.header("Vary", "Accept-Encoding");
         }
         write_add_headers(&mut w, s, 304);
         Reply {

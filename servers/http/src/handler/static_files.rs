@@ -154,9 +154,10 @@ impl Handler {
             false => Precondition::Proceed,
         };
         match precondition {
-            Precondition::Failed => return self.precondition_failed(req, s),
+            Precondition::Failed => return self.precondition_failed(req, s, vary),
             Precondition::NotModified => {
-                return self.not_modified(req, s, Some((&info.last_modified, info.mtime)), etag)
+                let lm = Some((info.last_modified.as_str(), info.mtime));
+                return self.not_modified(req, s, lm, etag, vary);
             }
             Precondition::Proceed => {}
         }

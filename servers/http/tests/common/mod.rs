@@ -2,6 +2,8 @@
 //! exchanges and a small response parser (Content-Length, chunked, or close-delimited).
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -34,6 +36,8 @@ impl Site {
         let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         site.write("root/big.bin", &big);
         site.write("root/page.html", b"<p>plain page</p>\n");
+        site.write("root/empty.txt", b"");
+        site.write("root/one.txt", b"x");
         site.write("root/page.html.gz", &gzip_of(b"<p>plain page</p>\n"));
         site
     }
@@ -285,13 +289,24 @@ pub fn read_response<R: Read>(r: &mut BufReader<R>, head_request: bool) -> Optio
 
 /// Sends raw bytes and collects every response until the server closes or goes quiet.
 pub fn exchange(addr: SocketAddr, raw: &[u8], head_requests: bool) -> (Vec<Response>, bool) {
+    exchange_pipeline(addr, raw, &[head_requests], head_requests)
+}
+
+/// Like [`exchange`] for a pipeline: `heads[i]` says whether response `i` answers a HEAD
+/// (`rest` for the responses after the list).
+pub fn exchange_pipeline(
+    addr: SocketAddr,
+    raw: &[u8],
+    heads: &[bool],
+    rest: bool,
+) -> (Vec<Response>, bool) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(1500)))
         .unwrap();
     s.write_all(raw).unwrap();
     let mut r = BufReader::new(s);
     let mut out = Vec::new();
-    while let Some(resp) = read_response(&mut r, head_requests) {
+    while let Some(resp) = read_response(&mut r, heads.get(out.len()).copied().unwrap_or(rest)) {
         out.push(resp);
     }
     // The loop ends at EOF (closed) or at the read timeout (still open).
