@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{read_response, Server, Site};
 
@@ -100,5 +100,118 @@ fn a_panicking_request_closes_only_its_connection() {
     assert!(
         stderr.contains("fs-httpd: 6 request(s) panicked; each closed only its connection"),
         "{stderr}"
+    );
+}
+
+/// The soft limit on open files: each connection costs one here and one in the server.
+fn open_file_limit() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limits into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    lim.rlim_cur as usize
+}
+
+#[test]
+fn slowloris_does_not_stop_a_normal_client() {
+    let slow = 1500.min(open_file_limit().saturating_sub(200) / 2);
+    let site = Site::new("slowloris");
+    let s = Server::start(
+        &site,
+        &CONFIG.replace(
+            "[http]\n",
+            "[http]\nclient_header_timeout = \"3s\"\nworker_connections = 4000\n",
+        ),
+    );
+    // Connections that send a head one byte at a time and never finish it.
+    let started = Instant::now();
+    let mut dribblers: Vec<TcpStream> = (0..slow)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+                .unwrap();
+            c.set_nonblocking(true).unwrap();
+            c
+        })
+        .collect();
+    let opened = started.elapsed();
+    let mut worst = Duration::ZERO;
+    let mut served = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        for c in &mut dribblers {
+            let _ = c.write(b"x");
+        }
+        // A normal client, on a fresh connection each time, is answered quickly.
+        let asked = Instant::now();
+        let r = s.get("GET /600 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 200);
+        worst = worst.max(asked.elapsed());
+        served += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        worst < Duration::from_secs(1),
+        "a normal request took {worst:?}"
+    );
+    // client_header_timeout counts from the accept, not from the last byte: every one of them
+    // is closed by now although each sent a byte less than 200 ms ago.
+    let mut closed = 0;
+    for c in &mut dribblers {
+        let mut sink = [0u8; 256];
+        let gone = loop {
+            match c.read(&mut sink) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(e) => break e.kind() != std::io::ErrorKind::WouldBlock,
+            }
+        };
+        closed += usize::from(gone);
+    }
+    println!(
+        "slowloris: {slow} dribbling connections (opened in {opened:.1?}), {served} normal \
+         requests answered, slowest {worst:.1?}, {closed} closed by client_header_timeout"
+    );
+    assert_eq!(closed, slow, "connections outlived client_header_timeout");
+}
+
+#[test]
+fn worker_connections_bounds_the_connections_kept() {
+    let site = Site::new("wconn");
+    let s = Server::start(
+        &site,
+        &CONFIG.replace("[http]\n", "[http]\nworker_connections = 20\n"),
+    );
+    let mut kept: Vec<BufReader<TcpStream>> =
+        (0..20).map(|_| BufReader::new(s.connect())).collect();
+    for c in &mut kept {
+        assert_eq!(get_on(c, "/600"), Some(200));
+    }
+    // One more is closed at once, without an answer.
+    let mut extra = s.connect();
+    let _ = extra.write_all(b"GET /600 HTTP/1.1\r\nHost: a\r\n\r\n");
+    let mut buf = [0u8; 64];
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(
+        matches!(extra.read(&mut buf), Ok(0) | Err(_)),
+        "over the limit: closed"
+    );
+    // The kept ones are still served; when one leaves, a new one is taken.
+    for c in &mut kept {
+        assert_eq!(get_on(c, "/600"), Some(200));
+    }
+    drop(kept.pop());
+    std::thread::sleep(Duration::from_millis(300));
+    let mut again = BufReader::new(s.connect());
+    assert_eq!(get_on(&mut again, "/600"), Some(200));
+    let log = std::fs::read_to_string(site.path("error.log")).unwrap_or_default();
+    assert!(
+        log.contains("20 worker_connections are not enough"),
+        "{log}"
     );
 }
