@@ -310,17 +310,19 @@ impl Progress {
     fn header(&mut self, buf: &[u8], start: usize, text: &[u8]) -> Result<(), Reject> {
         let mut valid = true;
         let mut colon = None;
-        for (i, &b) in text.iter().enumerate() {
-            match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' => {}
-                b':' if i > 0 => {
+        let mut i = 0;
+        while i < text.len() {
+            match NAME[text[i] as usize] {
+                Name::Token => {}
+                Name::Colon if i > 0 => {
                     colon = Some(i);
                     break;
                 }
                 // obs-fold (a leading space) and whitespace before the colon land here.
-                0..=0x20 | 0x7f | b':' => return Err(Reject::Status(400)),
-                _ => valid = false,
+                Name::Colon | Name::Fatal => return Err(Reject::Status(400)),
+                Name::Ignored => valid = false,
             }
+            i += 1;
         }
         if !valid {
             return Ok(());
@@ -330,15 +332,14 @@ impl Progress {
             None => (text, text.len()),
         };
         // nginx trims spaces (not tabs) around the value.
-        let value = &text[value_start..];
-        let lead = value.iter().take_while(|&&b| b == b' ').count();
-        let trail = value[lead..]
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b' ')
-            .count();
-        let value = Span::new(start + value_start + lead, start + text.len() - trail);
-        self.known_header(buf, name, value)
+        let (mut from, mut to) = (value_start, text.len());
+        while from < to && text[from] == b' ' {
+            from += 1;
+        }
+        while to > from && text[to - 1] == b' ' {
+            to -= 1;
+        }
+        self.known_header(buf, name, Span::new(start + from, start + to))
     }
 
     fn known_header(&mut self, buf: &[u8], name: &[u8], value: Span) -> Result<(), Reject> {
@@ -431,14 +432,51 @@ impl Progress {
 /// The first LF, CR or NUL. Header lines are short: a plain loop beats SIMD set-up for the
 /// first bytes, memchr takes over for long lines.
 fn line_stop(rest: &[u8]) -> Option<usize> {
-    const SHORT: usize = 48;
-    let stop = |b: u8| b < 14 && (b == b'\n' || b == b'\r' || b == 0);
-    if let Some(i) = rest.iter().take(SHORT).position(|&b| stop(b)) {
-        return Some(i);
+    // Eight bytes at a time: a word has a byte below 14 (LF, CR, NUL and some rare controls)
+    // when this is nonzero (bytes of 0x80 and above are masked out by `!w`).
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let stop = |b: u8| b == b'\n' || b == b'\r' || b == 0;
+    let mut at = 0;
+    while let Some(word) = rest.get(at..at + 8) {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        if w.wrapping_sub(ONES * 14) & !w & HIGH != 0 {
+            if let Some(i) = word.iter().position(|&b| stop(b)) {
+                return Some(at + i);
+            }
+        }
+        at += 8;
     }
-    let tail = rest.get(SHORT..)?;
-    memchr::memchr3(b'\n', b'\r', 0, tail).map(|i| i + SHORT)
+    rest[at..].iter().position(|&b| stop(b)).map(|i| at + i)
 }
+
+/// How nginx treats a byte of a header name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Name {
+    /// `[A-Za-z0-9-]`.
+    Token,
+    Colon,
+    /// Any other printable byte (`_`, `@`, `.`, UTF-8...): the line is ignored.
+    Ignored,
+    /// Controls, space and DEL: 400.
+    Fatal,
+}
+
+static NAME: [Name; 256] = {
+    let mut t = [Name::Ignored; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' => Name::Token,
+            b':' => Name::Colon,
+            0..=0x20 | 0x7f => Name::Fatal,
+            _ => Name::Ignored,
+        };
+        i += 1;
+    }
+    t
+};
 
 fn slice(buf: &[u8], s: Span) -> &[u8] {
     buf.get(s.start as usize..s.end as usize)
@@ -447,6 +485,13 @@ fn slice(buf: &[u8], s: Span) -> &[u8] {
 
 /// nginx looks for the words anywhere in the value: "close" wins over "keep-alive".
 fn connection(value: &[u8]) -> Option<bool> {
+    // The usual values first.
+    if value.eq_ignore_ascii_case(b"keep-alive") {
+        return Some(true);
+    }
+    if value.eq_ignore_ascii_case(b"close") {
+        return Some(false);
+    }
     let has = |word: &[u8]| {
         value
             .windows(word.len())
@@ -559,7 +604,10 @@ pub fn host_name(host: &[u8]) -> std::borrow::Cow<'_, str> {
     let name = &host[..end];
     let name = name.strip_suffix(b".").unwrap_or(name);
     // Usually lower-case ASCII already: borrowed, no allocation and no UTF-8 validation.
-    if name.iter().all(|&b| b.is_ascii() && !b.is_ascii_uppercase()) {
+    if name
+        .iter()
+        .all(|&b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
         // SAFETY: every byte was just checked to be ASCII, and ASCII is valid UTF-8.
         return unsafe { std::str::from_utf8_unchecked(name) }.into();
     }
