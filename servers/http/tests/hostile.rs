@@ -215,3 +215,36 @@ fn worker_connections_bounds_the_connections_kept() {
         "{log}"
     );
 }
+
+#[test]
+fn client_body_timeout_closes_stalled_bodies() {
+    let site = Site::new("bodytimeout");
+    let s = Server::start(
+        &site,
+        &CONFIG.replace("[http]\n", "[http]\nclient_body_timeout = \"1s\"\n"),
+    );
+    // A Content-Length body is discarded after the answer; a chunked one is read first. Either
+    // way a body that stops arriving ends the connection after client_body_timeout.
+    for (raw, answered) in [
+        (
+            &b"POST /600 HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789"[..],
+            true,
+        ),
+        (
+            b"POST /600 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n0123",
+            false,
+        ),
+    ] {
+        let mut c = BufReader::new(s.connect());
+        c.get_mut().write_all(raw).unwrap();
+        let started = Instant::now();
+        let status = read_response(&mut c, false).map(|r| r.status);
+        assert_eq!(status, answered.then_some(200));
+        assert!(closed_within(c.get_mut(), Duration::from_secs(5)));
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
+            "{waited:?}"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::nginx::{start_nginx, FS_CONFIG};
-use common::{have, read_response, Server, Site};
+use common::{have, read_response, Rng, Server, Site};
 
 const CASES: usize = 3000;
 
@@ -65,21 +65,6 @@ const TOKENS: &[&[u8]] = &[
     b"_",
     b"@",
 ];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as usize
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.next() % n.max(1)
-    }
-}
 
 fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
     let mut v = base.to_vec();

@@ -29,10 +29,10 @@ impl Handler {
         settings: &Arc<Settings>,
         uri: Uri,
     ) -> Reply {
-        let (fallback, candidates) = settings
-            .try_files
-            .split_last()
-            .expect("validated: two or more");
+        // The configuration requires two or more entries; serve the file itself otherwise.
+        let Some((fallback, candidates)) = settings.try_files.split_last() else {
+            return self.static_file(req, settings, &uri);
+        };
         for c in candidates {
             let want_dir = c.ends_with('/');
             let candidate = substitute(c, &uri.path);

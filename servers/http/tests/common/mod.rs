@@ -318,6 +318,26 @@ pub fn exchange_pipeline(
     (out, closed)
 }
 
+/// A small deterministic generator (xorshift64) for generated and mutated requests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as usize
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        self.next() % n.max(1)
+    }
+
+    pub fn pick<'a, T: ?Sized>(&mut self, from: &[&'a T]) -> &'a T {
+        from[self.below(from.len())]
+    }
+}
+
 pub fn have(tool: &str) -> bool {
     Command::new("sh")
         .arg("-c")

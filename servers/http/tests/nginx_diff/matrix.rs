@@ -2,6 +2,8 @@
 //! encodings, framing) x bodies, sampled deterministically (a fixed xorshift seed) so that every
 //! run sends the same few hundred requests, and every header of the pool appears.
 
+use crate::common::Rng;
+
 /// Targets of the paired configurations, with the ETag of the file each serves (nginx's
 /// `"<hex mtime>-<hex size>"`; every file's mtime is 1700000000 = 0x6553f100).
 const TARGETS: &[(&str, &str)] = &[
@@ -99,21 +101,6 @@ const BODIES: &[&str] = &[
     "Content-Length: 1\r\nContent-Length: 1\r\n\r\nx",
 ];
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 16) as usize
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.next() % from.len()]
-    }
-}
-
 fn request(method: &str, version: &str, target: &str, headers: &[&str], body: &str) -> String {
     let etag = TARGETS
         .iter()
@@ -157,7 +144,7 @@ pub fn cases() -> Vec<String> {
         let method = rng.pick(METHODS);
         let version = rng.pick(VERSIONS);
         let target = rng.pick(&targets);
-        let n = rng.next() % 4;
+        let n = rng.below(4);
         let headers: Vec<&str> = (0..n).map(|_| rng.pick(HEADERS)).collect();
         let body = match method {
             "POST" | "PUT" | "PATCH" | "GET" => rng.pick(BODIES),
