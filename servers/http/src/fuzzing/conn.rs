@@ -225,8 +225,11 @@ pub(super) fn load(text: &str) -> Config {
         .unwrap_or_else(|e| panic!("the fuzz configuration: {e}"))
 }
 
+/// One directory for every process (fuzzers and tests alike): files are written whole under a
+/// temporary name and renamed, so concurrent processes never see a partial file.
 fn site() -> PathBuf {
-    let root = std::env::temp_dir().join(format!("fs-httpd-fuzz-site-{}", std::process::id()));
+    let root = std::env::temp_dir().join("fs-httpd-fuzz-site");
+    let big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let files: &[(&str, &[u8])] = &[
         ("index.html", b"<h1>home</h1>\n"),
         ("hello.txt", b"hello, world\n"),
@@ -240,17 +243,26 @@ fn site() -> PathBuf {
             "page.html.gz",
             b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03not really gzip",
         ),
+        // Larger than the content cache below: streamed in pieces.
+        ("big.bin", &big),
     ];
     for (name, data) in files {
         let path = root.join(name);
+        if std::fs::read(&path).is_ok_and(|d| d == *data) {
+            continue;
+        }
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = std::fs::write(&path, data);
+        let tmp = root.join(format!(
+            ".{}.{}",
+            name.replace('/', "_"),
+            std::process::id()
+        ));
+        if std::fs::write(&tmp, data).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
     }
-    // Larger than the content cache below: streamed in pieces.
-    let big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    let _ = std::fs::write(root.join("big.bin"), big);
     root
 }
 
