@@ -1,13 +1,15 @@
-//! What the server binaries call to run on the user-space stack: over TAP (netstack) or over
-//! a DPDK port (this crate), as `[netstack] device` says. Lives here because this is the one
-//! crate that knows both; without the `dpdk` feature `device = "dpdk"` is a configuration
-//! error that says how to get it.
+//! What the server binaries call to start their workers on the configured transport: Linux
+//! sockets (`[runtime] stack = "kernel"`), or the user-space stack over TAP (netstack) or over a
+//! DPDK port (this crate), as `[netstack] device` says. Lives here because this is the one
+//! crate that knows every device; without the `dpdk` feature `device = "dpdk"` is a
+//! configuration error that says how to get it.
 
 use std::io;
 
-use netstack::config::{ConfigError, Source};
-use netstack::runtime::{Listen, Runtime};
+use netstack::config::{ConfigError, RuntimeConfig, Source, Stack};
+use netstack::runtime::{self, Listen, Runtime};
 use netstack::user::config::{DeviceKind, NetstackSection};
+use netstack::worker::WorkerConfig;
 use netstack::Service;
 
 use crate::config::DpdkConfig;
@@ -30,12 +32,13 @@ pub fn check_config(
         .map_err(|(key, message)| src.key_error("dpdk", key, message))
 }
 
-/// Starts `workers` user-space stack workers on the configured device, each running
-/// `make(index)` and listening on `listen`.
-pub fn start_user_stack<S, F>(
+/// Starts the workers on the transport `rt` names, each running `make(index)` and listening
+/// on `listen`, with the connection limit and panic policy of `worker`.
+pub fn launch<S, F>(
+    rt: &RuntimeConfig,
+    worker: WorkerConfig,
     net: &NetstackSection,
     dpdk: &DpdkConfig,
-    workers: usize,
     listen: &[Listen],
     make: F,
 ) -> io::Result<Runtime<S::Msg>>
@@ -43,10 +46,16 @@ where
     S: Service,
     F: Fn(usize) -> S + Send + Sync + 'static,
 {
+    let workers = rt.workers.resolve();
+    if rt.stack == Stack::Kernel {
+        return runtime::start_with(workers, worker, listen, make);
+    }
+    let mut user = net.user_config();
+    user.worker = worker;
     match net.device {
         DeviceKind::Tap => {
             let name = &net.interface;
-            netstack::user::start_workers(net.user_config(), workers, listen, make).map_err(|e| {
+            netstack::user::start_workers(user, workers, listen, make).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!(
@@ -57,12 +66,10 @@ where
             })
         }
         #[cfg(feature = "dpdk")]
-        DeviceKind::Dpdk => {
-            crate::stack::start_workers(net.user_config(), dpdk, workers, listen, make)
-        }
+        DeviceKind::Dpdk => crate::stack::start_workers(user, dpdk, workers, listen, make),
         #[cfg(not(feature = "dpdk"))]
         DeviceKind::Dpdk => {
-            let _ = (dpdk, make);
+            let _ = (dpdk, make, user);
             Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "[netstack] device = \"dpdk\": built without the `dpdk` feature",

@@ -1,8 +1,9 @@
 //! DPDK for FerroStack: a small safe API over the system DPDK and a netstack device.
 //!
 //! Without the `dpdk` feature this crate only offers the `[dpdk]` configuration section
-//! ([`DpdkConfig`]) and the servers' user-stack launcher ([`start_user_stack`], TAP only then),
-//! and [`ENABLED`] is false; nothing else is compiled and nothing needs to be installed. With it (`cargo build -p dpdk --features dpdk`, libdpdk-dev 22.11+):
+//! ([`DpdkConfig`]) and the servers' launcher ([`launch`]: kernel sockets or TAP only, then),
+//! and [`ENABLED`] is false; nothing else is compiled and nothing needs to be installed. With
+//! it (`cargo build -p dpdk --features dpdk`, libdpdk-dev 22.11+):
 //!
 //! - [`Eal`]: EAL initialisation, once per process;
 //! - [`Mempool`]: mbuf pools with use counters;
@@ -24,7 +25,7 @@ pub mod config;
 pub mod launch;
 pub mod testing;
 pub use config::{DpdkConfig, ExceptionConfig, OffloadConfig};
-pub use launch::{check_config, start_user_stack};
+pub use launch::{check_config, launch};
 
 /// Whether this build has DPDK (feature `dpdk`).
 pub const ENABLED: bool = cfg!(feature = "dpdk");

@@ -212,8 +212,13 @@ fn main() {
             }
             Svc::Kv => b.spawn(move || {
                 server::serve(server_wire, sp, shared, listen, cpu, move || {
-                    let cfg = fs_kv::server::Config::new(6379, "0.0.0.0", 16);
-                    let srv = Arc::new(fs_kv::server::Server::new(cfg, 16, 1));
+                    let cfg = fs_kv::config::Config::new(6379, "0.0.0.0", 16);
+                    let srv = Arc::new(fs_kv::server::Server::new(
+                        cfg,
+                        16,
+                        1,
+                        fs_kv::cmd::TABLE.len(),
+                    ));
                     fs_kv::service::Kv::new(srv, 0)
                 })
             }),

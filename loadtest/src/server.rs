@@ -1,5 +1,5 @@
-//! The server side: the real user-space stack (`netstack::user::{Stack, Glue}`) and a real
-//! service on one pinned thread, driven turn by turn over the cross-thread wire. When no
+//! The server side: the real user-space stack and worker core (`netstack::worker::Worker` over
+//! `netstack::user::UserTransport`) and a real service on one pinned thread, driven turn by turn over the cross-thread wire. When no
 //! frame arrives for a while the thread parks (the generator wakes it), so its CPU time is
 //! work, not polling, whenever the generator cannot keep it busy.
 
@@ -13,8 +13,9 @@ use netstack::ip::IfaceConfig;
 use netstack::runtime::Listen;
 use netstack::tcp::TcpConfig;
 use netstack::time::{Clock, MonotonicClock};
-use netstack::user::{turn, BoxDevice, Glue, Stack};
+use netstack::user::{BoxDevice, Stack, UserTransport};
 use netstack::wire::EthernetAddress;
+use netstack::worker::{mailbox, Worker, WorkerConfig};
 use netstack::Service;
 
 use crate::ring::{Parker, Probe, RingWire};
@@ -83,23 +84,30 @@ pub fn serve<S: Service>(
         mtu: 1500,
     };
     let device: BoxDevice = Box::new(wire);
+    let pool = Pool::with_capacity(65536);
     let stack = Stack::new(
         device,
         iface,
         TcpConfig::default(),
-        Pool::with_capacity(65536),
+        pool.clone(),
         clock.now(),
         netstack::user::random_secret(),
     );
-    let mut glue: Glue<S::Msg> = Glue::new(stack, clock).expect("glue");
+    let mailboxes = mailbox::mailboxes(1).expect("mailbox");
+    let wake = mailboxes[0].wake_fd();
+    let mut transport =
+        UserTransport::new(stack, clock, pool, 0, wake, None, Duration::ZERO).expect("transport");
     for addr in listen {
-        glue.listen(&Listen {
-            addr,
-            backlog: 65535,
-        })
-        .expect("listen");
+        transport
+            .listen(&Listen {
+                addr,
+                backlog: 65535,
+            })
+            .expect("listen");
     }
-    let mut service = make();
+    let stats = Default::default();
+    let cfg = WorkerConfig::default();
+    let mut worker = Worker::new(make(), transport, 0, mailboxes.clone(), stats, cfg);
     shared.listening.store(true, Ordering::Release);
     let mut end = ServerEnd::default();
     let mut idle_since: Option<std::time::Instant> = None;
@@ -107,14 +115,15 @@ pub fn serve<S: Service>(
     let mut mem_seen = 0;
     let mut busy_ns = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
-        let rx0 = glue.stack.stats.rx_frames;
+        let rx0 = worker.core.transport().stack.stats.rx_frames;
         let t0 = std::time::Instant::now();
-        turn(&mut glue, &mut service, None);
+        worker.turn();
+        let stack = &worker.core.transport().stack;
         end.turns += 1;
         let req = shared.mem_req.load(Ordering::Acquire);
         if req != mem_seen {
             mem_seen = req;
-            let tcp = &glue.stack.tcp;
+            let tcp = &stack.tcp;
             shared
                 .conn_mem
                 .store(tcp.connection_memory() as u64, Ordering::Relaxed);
@@ -126,7 +135,7 @@ pub fn serve<S: Service>(
                 .store(tcp.time_wait_len() as u64, Ordering::Relaxed);
             shared.mem_done.store(req, Ordering::Release);
         }
-        if glue.stack.stats.rx_frames != rx0 || glue.stack.busy() {
+        if stack.stats.rx_frames != rx0 || stack.busy() {
             busy_ns += t0.elapsed().as_nanos() as u64;
             shared.busy_ns.store(busy_ns, Ordering::Relaxed);
             idle = 0;
@@ -148,7 +157,7 @@ pub fn serve<S: Service>(
             probe.ready() || shared.stop.load(Ordering::Relaxed)
         });
     }
-    let s = glue.stack.tcp.stats();
+    let s = worker.core.transport().stack.tcp.stats();
     end.tcp = format!(
         "segs_in={} segs_out={} retransmits={} resets_sent={} resets_received={} syncookies_sent={} \
          drop_listen_overflow={} drop_no_listener={} drop_out_of_window={} accepted={}",

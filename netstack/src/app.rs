@@ -36,6 +36,19 @@ impl Conn {
     }
 }
 
+/// A listening address and its accept backlog.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: SocketAddr,
+    pub backlog: i32,
+}
+
+impl Listen {
+    pub fn new(addr: SocketAddr) -> Self {
+        Listen { addr, backlog: 511 }
+    }
+}
+
 /// What a service learns about a new connection.
 #[derive(Copy, Clone, Debug)]
 pub struct Accepted {
@@ -113,4 +126,9 @@ pub trait Service: 'static {
     /// A graceful stop began: close idle connections now; busy ones close when done
     /// (check [`Cx::stopping`]). The worker exits when its last connection is gone.
     fn on_stop<C: Cx<Msg = Self::Msg>>(&mut self, _cx: &mut C) {}
+    /// A callback for `conn` panicked (the worker resets that connection and goes on): what
+    /// the connection was doing, for the log (e.g. the peer and the request).
+    fn describe(&self, _conn: Conn) -> Option<String> {
+        None
+    }
 }

@@ -9,6 +9,7 @@ use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::Deserialize;
 
 use crate::runtime::Workers;
+use crate::worker::{OnPanic, WorkerConfig};
 
 /// A configuration problem, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +131,10 @@ pub struct RuntimeConfig {
     pub workers: Workers,
     #[serde(default)]
     pub stack: Stack,
+    /// What a panic that escapes a worker's loop does: `"restart"` the worker (its
+    /// connections are reset) or `"exit"` the process (status 70) for a supervisor.
+    #[serde(default, deserialize_with = "on_panic")]
+    pub on_worker_panic: OnPanic,
 }
 
 impl Default for RuntimeConfig {
@@ -137,7 +142,29 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             workers: default_workers(),
             stack: Stack::Kernel,
+            on_worker_panic: OnPanic::Restart,
         }
+    }
+}
+
+impl RuntimeConfig {
+    /// The workers' settings, with a per-worker connection limit (0: none).
+    pub fn worker_config(&self, max_connections: usize) -> WorkerConfig {
+        WorkerConfig {
+            max_connections,
+            on_panic: self.on_worker_panic,
+            ..WorkerConfig::default()
+        }
+    }
+}
+
+fn on_panic<'de, D: Deserializer<'de>>(d: D) -> Result<OnPanic, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "restart" => Ok(OnPanic::Restart),
+        "exit" => Ok(OnPanic::Exit),
+        other => Err(de::Error::custom(format!(
+            "must be \"restart\" or \"exit\", got \"{other}\""
+        ))),
     }
 }
 

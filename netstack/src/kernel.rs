@@ -1,32 +1,31 @@
-//! The kernel transport: the application API over Linux sockets.
+//! The kernel transport: connections over Linux sockets, below the worker core.
 //!
-//! One edge-triggered epoll loop per worker with its own SO_REUSEPORT listeners. Received data is
-//! read into a shared per-worker arena and handed out as `Bytes` slices of it (no copy after the
-//! kernel's); queued sends go out in one `sendmsg` (gather) per connection per loop turn. An idle
-//! worker blocks in `epoll_wait`.
+//! Each worker has its own edge-triggered epoll and its own SO_REUSEPORT listeners ([`bind`]),
+//! so the kernel spreads connections over the workers. Received data is read into a shared
+//! per-worker arena and handed out as `Bytes` slices of it (no copy after the kernel's); queued
+//! output goes out in one gathering `sendmsg` per connection per turn. After our FIN, input is
+//! drained until the peer's FIN (see [`LINGER`]). An idle worker blocks in `epoll_wait`.
 
+use std::any::Any;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::net::{SendAncillaryBuffer, SendFlags, Shutdown, SocketFlags};
 use slab::Slab;
 
-use crate::app::{Accepted, Conn, Cx, Service};
-use crate::runtime::{Envelope, Mailbox, WorkerSetup};
+use crate::app::{Accepted, Conn, Listen};
+use crate::worker::{Event, Transport};
 
 /// Receive arena chunk: one read fills at most this much.
 const ARENA: usize = 64 * 1024;
 /// A new arena chunk is started when less than this is left.
 const ARENA_MIN: usize = 4 * 1024;
-/// Reads per connection per turn before yielding to others (fairness under load).
-const READS_PER_TURN: usize = 4;
 /// Accepts per listener per turn.
 const ACCEPTS_PER_TURN: usize = 64;
 /// Buffers gathered into one `sendmsg`.
@@ -35,105 +34,125 @@ const IOV_MAX: usize = 64;
 /// unread input makes the kernel send RST, which can destroy a response still in flight.
 const LINGER: Duration = Duration::from_secs(5);
 
+/// Readiness events taken per `epoll_wait`.
+const EVENTS: usize = 256;
+
 const WAKE: u64 = u64::MAX;
 const LISTENER: u64 = 1 << 63;
 
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-enum State {
-    Open,
-    /// The service closed: flush, then FIN.
-    Closing,
-    /// FIN sent: discard input until the peer's FIN or the linger deadline.
-    Lingering,
+/// A listener set change (SIGHUP): `addrs[i]` becomes listener `i`; sockets for addresses the
+/// worker does not have yet come with the message. Sent as [`crate::worker::mailbox::Envelope::Control`].
+pub struct Relisten {
+    pub addrs: Vec<SocketAddr>,
+    pub fresh: Vec<(SocketAddr, TcpListener)>,
 }
 
-struct Slot {
+struct Sock {
     fd: OwnedFd,
     generation: u32,
-    state: State,
-    out: VecDeque<Bytes>,
-    queued: usize,
-    paused: bool,
+    /// FIN sent: input is discarded until the peer's FIN or the linger deadline.
+    lingering: bool,
     /// Readable data may be waiting (edge-triggered: we owe ourselves a read).
     readable: bool,
-    dirty: bool,
-    timer_seq: u64,
+    paused: bool,
+    /// A write stopped at a full socket buffer: the next EPOLLOUT is worth reporting.
+    blocked: bool,
+    /// The peer hung up: read until end of file even after a short read.
+    hangup: bool,
 }
 
-/// The state a service acts on through [`Cx`].
-struct Io<M: Send + 'static> {
-    index: usize,
-    mailboxes: Arc<Vec<Mailbox<M>>>,
-    local: VecDeque<M>,
+/// One worker's sockets.
+pub struct KernelTransport {
     epoll: OwnedFd,
-    slots: Slab<Slot>,
-    /// Generation per slab key, bumped when a slot is freed.
+    /// (token, flags) of what the last `epoll_wait` reported.
+    ready_events: Vec<(u64, EventFlags)>,
+    socks: Slab<Sock>,
+    /// Generation per slab key, bumped when a socket is freed.
     generations: Vec<u32>,
     listeners: Vec<(SocketAddr, TcpListener)>,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32, u64)>>,
-    timer_seq: u64,
-    /// Connections with queued output or a pending state change, flushed at the end of a turn.
-    dirty: Vec<u32>,
-    /// Connections with input left over from an earlier turn.
+    /// Connections that may have more input, listeners more connections: polled next turn.
     ready: Vec<u32>,
-    /// Listeners that may have more connections waiting.
     ready_listeners: Vec<usize>,
-    /// Connections torn down whose `on_closed` is still owed.
-    closed: Vec<Conn>,
+    lingering: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// Events raised outside `poll` (a failed write or FIN), reported by the next `poll`.
+    pending: Vec<Event>,
     arena: BytesMut,
-    now: Instant,
-    wall: SystemTime,
-    stopping: bool,
 }
 
-impl<M: Send + 'static> Io<M> {
-    fn slot(&self, conn: Conn) -> Option<&Slot> {
-        self.slots
-            .get(conn.index())
-            .filter(|s| s.generation == conn.generation())
+impl KernelTransport {
+    /// A transport serving `listeners`, woken by the mailbox eventfd `wake`.
+    pub fn new(
+        listeners: Vec<(SocketAddr, TcpListener)>,
+        wake: BorrowedFd<'_>,
+    ) -> io::Result<Self> {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let flags = EventFlags::IN | EventFlags::ET;
+        epoll::add(&epoll, wake, EventData::new_u64(WAKE), flags)?;
+        let mut t = KernelTransport {
+            epoll,
+            ready_events: Vec::with_capacity(EVENTS),
+            socks: Slab::new(),
+            generations: Vec::new(),
+            listeners: Vec::new(),
+            ready: Vec::new(),
+            ready_listeners: Vec::new(),
+            lingering: BinaryHeap::new(),
+            pending: Vec::new(),
+            arena: BytesMut::new(),
+        };
+        t.install_listeners(listeners)?;
+        Ok(t)
     }
 
-    fn slot_mut(&mut self, conn: Conn) -> Option<&mut Slot> {
-        self.slots
+    fn sock(&mut self, conn: Conn) -> Option<&mut Sock> {
+        self.socks
             .get_mut(conn.index())
             .filter(|s| s.generation == conn.generation())
     }
 
     fn conn_of(&self, index: usize) -> Conn {
-        Conn::new(index as u32, self.slots[index].generation)
+        Conn::new(index as u32, self.socks[index].generation)
     }
 
-    fn mark_dirty(&mut self, index: usize) {
-        let slot = &mut self.slots[index];
-        if !slot.dirty {
-            slot.dirty = true;
-            self.dirty.push(index as u32);
+    fn install_listeners(&mut self, listeners: Vec<(SocketAddr, TcpListener)>) -> io::Result<()> {
+        for (i, (_, l)) in listeners.iter().enumerate() {
+            let token = EventData::new_u64(LISTENER | i as u64);
+            let flags = EventFlags::IN | EventFlags::ET;
+            // Re-installing after a listener change: modify if it is already watched.
+            if epoll::add(&self.epoll, l.as_fd(), token, flags).is_err() {
+                epoll::modify(&self.epoll, l.as_fd(), token, flags)?;
+            }
         }
+        self.listeners = listeners;
+        // Connections may have queued while the listener was unwatched.
+        self.ready_listeners = (0..self.listeners.len()).collect();
+        Ok(())
     }
 
-    fn arm(&mut self, index: usize, deadline: Instant) -> u64 {
-        self.timer_seq += 1;
-        let slot = &mut self.slots[index];
-        slot.timer_seq = self.timer_seq;
-        self.timers.push(Reverse((
-            deadline,
-            index as u32,
-            slot.generation,
-            self.timer_seq,
-        )));
-        self.timer_seq
-    }
-
-    /// Frees the slot now; `on_closed` is delivered by the loop, outside any callback.
+    /// Frees the socket; with `reset`, the kernel sends RST instead of FIN.
     fn teardown(&mut self, index: usize, reset: bool) {
-        let conn = self.conn_of(index);
-        let slot = self.slots.remove(index);
+        let sock = self.socks.remove(index);
         if reset {
-            let _ = rustix::net::sockopt::set_socket_linger(&slot.fd, Some(Duration::ZERO));
+            let _ = rustix::net::sockopt::set_socket_linger(&sock.fd, Some(Duration::ZERO));
         }
-        let _ = epoll::delete(&self.epoll, &slot.fd);
+        let _ = epoll::delete(&self.epoll, &sock.fd);
         self.generations[index] = self.generations[index].wrapping_add(1);
-        self.closed.push(conn);
+    }
+
+    /// Tears down a connection the core still knows: it learns through `Closed`, reported
+    /// in order before anything that may reuse the index (an accept later in the same poll).
+    fn fail(&mut self, index: usize, reset: bool, events: &mut VecDeque<Event>) {
+        let conn = self.conn_of(index);
+        self.teardown(index, reset);
+        events.push_back(Event::Closed(conn));
+    }
+
+    /// [`KernelTransport::fail`] outside `poll` (a failed write or FIN): reported by the next
+    /// `poll` before its accepts.
+    fn fail_later(&mut self, index: usize) {
+        let conn = self.conn_of(index);
+        self.teardown(index, false);
+        self.pending.push(Event::Closed(conn));
     }
 
     fn accept(&mut self, listener: usize) -> Option<(Conn, Accepted)> {
@@ -144,7 +163,7 @@ impl<M: Send + 'static> Io<M> {
         let local: SocketAddr = rustix::net::getsockname(&fd).ok()?.try_into().ok()?;
         // Responses are written whole per turn: Nagle would only add latency (nginx: tcp_nodelay on).
         let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
-        let entry = self.slots.vacant_entry();
+        let entry = self.socks.vacant_entry();
         let index = entry.key();
         if self.generations.len() <= index {
             self.generations.resize(index + 1, 0);
@@ -153,544 +172,331 @@ impl<M: Send + 'static> Io<M> {
         let token = (generation as u64) << 32 | index as u64;
         let flags = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
         epoll::add(&self.epoll, &fd, EventData::new_u64(token), flags).ok()?;
-        entry.insert(Slot {
+        entry.insert(Sock {
             fd,
             generation,
-            state: State::Open,
-            out: VecDeque::new(),
-            queued: 0,
-            paused: false,
+            lingering: false,
             readable: true,
-            dirty: false,
-            timer_seq: 0,
+            paused: false,
+            blocked: false,
+            hangup: false,
         });
-        Some((
-            Conn::new(index as u32, generation),
-            Accepted {
-                listener,
-                peer,
-                local,
-            },
-        ))
+        let info = Accepted {
+            listener,
+            peer,
+            local,
+        };
+        Some((Conn::new(index as u32, generation), info))
     }
 
-    /// Writes as much queued output as the socket takes. Returns false on a fatal error.
-    fn flush(&mut self, index: usize) -> bool {
-        let slot = &mut self.slots[index];
-        while !slot.out.is_empty() {
-            let iov: Vec<IoSlice<'_>> = slot
-                .out
-                .iter()
-                .take(IOV_MAX)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            let sent = rustix::net::sendmsg(
-                &slot.fd,
-                &iov,
-                &mut SendAncillaryBuffer::default(),
-                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-            );
-            match sent {
+    fn accept_some(&mut self, listener: usize, events: &mut VecDeque<Event>) {
+        if listener >= self.listeners.len() {
+            return;
+        }
+        for _ in 0..ACCEPTS_PER_TURN {
+            let Some((conn, info)) = self.accept(listener) else {
+                return;
+            };
+            events.push_back(Event::Accepted { conn, info });
+            self.ready.push(conn.index() as u32);
+        }
+        // More may be waiting: edge-triggered, so come back next turn.
+        self.ready_listeners.push(listener);
+    }
+
+    /// One read (a service that pauses reading is never handed more than one chunk beyond
+    /// its pause); a connection with more to read is polled again next turn.
+    fn read(&mut self, index: usize, events: &mut VecDeque<Event>) {
+        let Some(sock) = self.socks.get_mut(index) else {
+            return;
+        };
+        if !sock.readable || (sock.paused && !sock.lingering) {
+            return;
+        }
+        if self.arena.len() < ARENA_MIN {
+            self.arena = BytesMut::zeroed(ARENA);
+        }
+        let room = self.arena.len();
+        match rustix::io::read(&sock.fd, &mut self.arena[..]) {
+            Ok(0) => {
+                sock.readable = false;
+                if sock.lingering {
+                    self.fail(index, false, events);
+                } else {
+                    let conn = self.conn_of(index);
+                    events.push_back(Event::PeerClosed(conn));
+                }
+            }
+            Ok(n) => {
+                let data = self.arena.split_to(n).freeze();
+                if !sock.lingering {
+                    let conn = Conn::new(index as u32, sock.generation);
+                    events.push_back(Event::Data { conn, data });
+                }
+                // A short read emptied the socket: the next arrival raises a new edge.
+                if n < room && !sock.hangup {
+                    sock.readable = false;
+                } else {
+                    self.ready.push(index as u32);
+                }
+            }
+            Err(rustix::io::Errno::AGAIN) => sock.readable = false,
+            Err(rustix::io::Errno::INTR) => self.ready.push(index as u32),
+            Err(_) => self.fail(index, false, events),
+        }
+    }
+
+    fn relisten(&mut self, r: Relisten, events: &mut VecDeque<Event>) {
+        // Closing a listener resets the connections in its accept queue: take them first.
+        for i in 0..self.listeners.len() {
+            if !r.addrs.contains(&self.listeners[i].0) {
+                while let Some((conn, info)) = self.accept(i) {
+                    events.push_back(Event::Accepted { conn, info });
+                }
+            }
+        }
+        let old = std::mem::take(&mut self.listeners);
+        let mut pool: Vec<(SocketAddr, TcpListener)> = old.into_iter().chain(r.fresh).collect();
+        let next: Vec<_> = r
+            .addrs
+            .iter()
+            .filter_map(|a| {
+                pool.iter()
+                    .position(|(b, _)| b == a)
+                    .map(|i| pool.swap_remove(i))
+            })
+            .collect();
+        for (_, dropped) in &pool {
+            let _ = epoll::delete(&self.epoll, dropped);
+        }
+        if let Err(e) = self.install_listeners(next) {
+            eprintln!("kernel transport: cannot watch listeners: {e}");
+        }
+    }
+}
+
+impl Transport for KernelTransport {
+    type Durable = Vec<(SocketAddr, TcpListener)>;
+    const FLUSH_AFTER_INPUT: bool = true;
+
+    fn wait(&mut self, timeout: Option<Duration>) {
+        let ts = timeout.map(|d| rustix::time::Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: d.subsec_nanos() as i64,
+        });
+        let mut buf = [std::mem::MaybeUninit::<epoll::Event>::uninit(); EVENTS];
+        match epoll::wait(&self.epoll, &mut buf, ts.as_ref()) {
+            // Copied out: the epoll event type holds a pointer, which would make the transport
+            // !Send.
+            Ok((ready, _)) => self
+                .ready_events
+                .extend(ready.iter().map(|e| (e.data.u64(), e.flags))),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => eprintln!("kernel transport: epoll_wait: {e}"),
+        }
+    }
+
+    fn poll(&mut self, now: Instant, events: &mut VecDeque<Event>) {
+        events.extend(self.pending.drain(..));
+        for listener in std::mem::take(&mut self.ready_listeners) {
+            self.accept_some(listener, events);
+        }
+        for index in std::mem::take(&mut self.ready) {
+            self.read(index as usize, events);
+        }
+        for i in 0..self.ready_events.len() {
+            let (token, flags) = self.ready_events[i];
+            if token == WAKE {
+                continue; // the core checks its mailbox every turn
+            }
+            if token & LISTENER != 0 {
+                self.accept_some((token & !LISTENER) as usize, events);
+                continue;
+            }
+            let (index, generation) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
+            let Some(sock) = self.socks.get_mut(index) else {
+                continue;
+            };
+            if sock.generation != generation {
+                continue;
+            }
+            if flags.intersects(EventFlags::OUT) && std::mem::take(&mut sock.blocked) {
+                events.push_back(Event::Writable(Conn::new(index as u32, generation)));
+            }
+            let input = EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR;
+            if flags.intersects(input) {
+                sock.readable = true;
+                sock.hangup |= flags.intersects(input - EventFlags::IN);
+                self.read(index, events);
+            }
+        }
+        self.ready_events.clear();
+        while let Some(&Reverse((at, index, generation))) = self.lingering.peek() {
+            if at > now {
+                break;
+            }
+            self.lingering.pop();
+            let index = index as usize;
+            // The peer never finished: give up on a graceful end.
+            if self
+                .socks
+                .get(index)
+                .is_some_and(|s| s.generation == generation)
+            {
+                self.fail(index, true, events);
+            }
+        }
+    }
+
+    fn write(&mut self, conn: Conn, out: &mut VecDeque<Bytes>) -> io::Result<usize> {
+        let index = conn.index();
+        let Some(sock) = self.sock(conn) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let mut total = 0;
+        while !out.is_empty() {
+            let mut iov = [IoSlice::new(&[]); IOV_MAX];
+            let mut parts = 0;
+            for (slot, b) in iov.iter_mut().zip(out.iter()) {
+                *slot = IoSlice::new(b);
+                parts += 1;
+            }
+            let iov = &iov[..parts];
+            let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+            match rustix::net::sendmsg(&sock.fd, iov, &mut SendAncillaryBuffer::default(), flags) {
                 Ok(mut n) => {
-                    slot.queued -= n;
+                    total += n;
                     while n > 0 {
-                        let front = slot.out.front_mut().expect("sent more than queued");
+                        let front = out.front_mut().expect("sent no more than queued");
                         if n >= front.len() {
                             n -= front.len();
-                            slot.out.pop_front();
+                            out.pop_front();
                         } else {
                             front.advance(n);
                             n = 0;
                         }
                     }
                 }
-                Err(rustix::io::Errno::AGAIN) => return true,
+                Err(rustix::io::Errno::AGAIN) => {
+                    sock.blocked = true;
+                    break;
+                }
                 Err(rustix::io::Errno::INTR) => {}
-                Err(_) => return false,
+                Err(e) => {
+                    self.fail_later(index);
+                    return Err(e.into());
+                }
             }
         }
-        true
-    }
-}
-
-impl<M: Send + 'static> Cx for Io<M> {
-    type Msg = M;
-
-    fn now(&self) -> Instant {
-        self.now
+        Ok(total)
     }
 
-    fn wall_clock(&self) -> SystemTime {
-        self.wall
-    }
-
-    fn worker(&self) -> usize {
-        self.index
-    }
-
-    fn workers(&self) -> usize {
-        self.mailboxes.len()
-    }
-
-    fn send(&mut self, conn: Conn, data: Bytes) {
-        if data.is_empty() {
-            return;
-        }
-        let Some(slot) = self.slot_mut(conn) else {
+    fn finish(&mut self, conn: Conn) {
+        let index = conn.index();
+        let Some(sock) = self.sock(conn) else {
             return;
         };
-        if slot.state != State::Open {
-            return;
+        if rustix::net::shutdown(&sock.fd, Shutdown::Write).is_err() {
+            return self.fail_later(index);
         }
-        slot.queued += data.len();
-        slot.out.push_back(data);
-        self.mark_dirty(conn.index());
-    }
-
-    fn queued(&self, conn: Conn) -> usize {
-        self.slot(conn).map_or(0, |s| s.queued)
-    }
-
-    fn close(&mut self, conn: Conn) {
-        let Some(slot) = self.slot_mut(conn) else {
-            return;
-        };
-        if slot.state == State::Open {
-            slot.state = State::Closing;
-            slot.timer_seq = 0;
-            self.mark_dirty(conn.index());
-        }
+        sock.lingering = true;
+        sock.readable = true;
+        let generation = sock.generation;
+        self.ready.push(index as u32);
+        let deadline = Instant::now() + LINGER;
+        self.lingering
+            .push(Reverse((deadline, index as u32, generation)));
     }
 
     fn abort(&mut self, conn: Conn) {
-        if self.slot(conn).is_some() {
+        if self.sock(conn).is_some() {
             self.teardown(conn.index(), true);
         }
     }
 
     fn pause_reading(&mut self, conn: Conn, paused: bool) {
-        let Some(slot) = self.slot_mut(conn) else {
+        let Some(sock) = self.sock(conn) else {
             return;
         };
-        let resume = slot.paused && !paused && slot.readable;
-        slot.paused = paused;
+        let resume = sock.paused && !paused && sock.readable;
+        sock.paused = paused;
         if resume {
             self.ready.push(conn.index() as u32);
         }
     }
 
-    fn set_timer(&mut self, conn: Conn, deadline: Option<Instant>) {
-        let Some(slot) = self.slot_mut(conn) else {
-            return;
-        };
-        if slot.state != State::Open {
-            return;
+    fn stop_listening(&mut self) {
+        for (_, l) in std::mem::take(&mut self.listeners) {
+            let _ = epoll::delete(&self.epoll, &l);
         }
-        match deadline {
-            Some(at) => {
-                self.arm(conn.index(), at);
-            }
-            None => slot.timer_seq = 0,
+        self.ready_listeners.clear();
+    }
+
+    fn control(&mut self, msg: Box<dyn Any + Send>, events: &mut VecDeque<Event>) {
+        match msg.downcast::<Relisten>() {
+            Ok(r) => self.relisten(*r, events),
+            Err(_) => eprintln!("kernel transport: ignored an unknown control message"),
         }
     }
 
-    fn post(&mut self, worker: usize, msg: M) {
-        if worker == self.index {
-            self.local.push_back(msg);
-        } else {
-            self.mailboxes[worker].push(Envelope::App(msg));
-        }
+    fn flush(&mut self, _now: Instant) {}
+
+    fn busy(&self) -> bool {
+        !self.ready.is_empty() || !self.ready_listeners.is_empty() || !self.pending.is_empty()
     }
 
-    fn stopping(&self) -> bool {
-        self.stopping
+    fn poll_at(&self) -> Option<Instant> {
+        self.lingering.peek().map(|Reverse((at, ..))| *at)
+    }
+
+    fn into_durable(self) -> Self::Durable {
+        self.listeners
     }
 }
 
-/// Runs one worker until it is told to stop (or quits gracefully with no connection left).
-pub(crate) fn run<S: Service>(service: S, setup: WorkerSetup<S::Msg>) {
-    let mut worker = match Worker::new(service, setup) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("worker: cannot start its event loop: {e}");
-            return;
+/// One SO_REUSEPORT listener per worker: the kernel spreads incoming connections across them.
+/// Port 0 means "any free port": every worker shares the one the first bind chose.
+pub fn bind(l: &Listen, workers: usize) -> io::Result<Vec<TcpListener>> {
+    refuse_if_taken(l.addr)?;
+    let first = bind_one(l.addr, l.backlog)?;
+    let resolved = first.local_addr()?;
+    let mut all = vec![first];
+    for _ in 1..workers {
+        all.push(bind_one(resolved, l.backlog)?);
+    }
+    Ok(all)
+}
+
+/// SO_REUSEPORT would let a second server (same user) silently share a port with a running
+/// one and take part of its traffic. A plain bind first tells whether anyone holds the address.
+fn refuse_if_taken(addr: SocketAddr) -> io::Result<()> {
+    use socket2::{Domain, Socket, Type};
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
+    probe.set_reuse_address(true)?; // ignore TIME-WAIT leftovers, like every server does
+    if addr.is_ipv6() {
+        probe.set_only_v6(true)?;
+    }
+    probe
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))
+}
+
+fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let bind = || -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
         }
+        socket.bind(&addr.into())?;
+        socket.listen(backlog)?;
+        Ok(socket.into())
     };
-    worker.run();
-}
-
-struct Worker<S: Service> {
-    service: S,
-    io: Io<S::Msg>,
-    events: Vec<epoll::Event>,
-    exit: bool,
-}
-
-impl<S: Service> Worker<S> {
-    fn new(service: S, setup: WorkerSetup<S::Msg>) -> io::Result<Self> {
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        let wake = &setup.mailboxes[setup.index].wake;
-        epoll::add(
-            &epoll,
-            wake,
-            EventData::new_u64(WAKE),
-            EventFlags::IN | EventFlags::ET,
-        )?;
-        let mut io = Io {
-            index: setup.index,
-            mailboxes: setup.mailboxes.clone(),
-            local: VecDeque::new(),
-            epoll,
-            slots: Slab::new(),
-            generations: Vec::new(),
-            listeners: Vec::new(),
-            timers: BinaryHeap::new(),
-            timer_seq: 0,
-            dirty: Vec::new(),
-            ready: Vec::new(),
-            ready_listeners: Vec::new(),
-            closed: Vec::new(),
-            arena: BytesMut::new(),
-            now: Instant::now(),
-            wall: SystemTime::now(),
-            stopping: false,
-        };
-        install_listeners(&mut io, setup.listeners)?;
-        Ok(Worker {
-            service,
-            io,
-            events: Vec::with_capacity(256),
-            exit: false,
-        })
-    }
-
-    fn run(&mut self) {
-        let mut tick_at: Option<Instant> = None;
-        while !self.exit {
-            let timeout = self.timeout(tick_at);
-            self.events.clear();
-            let ts = timeout.map(|d| rustix::time::Timespec {
-                tv_sec: d.as_secs() as i64,
-                tv_nsec: d.subsec_nanos() as i64,
-            });
-            match epoll::wait(
-                &self.io.epoll,
-                rustix::buffer::spare_capacity(&mut self.events),
-                ts.as_ref(),
-            ) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => {
-                    eprintln!("worker {}: epoll_wait: {e}", self.io.index);
-                    return;
-                }
-            }
-            self.io.now = Instant::now();
-            self.io.wall = SystemTime::now();
-            for i in 0..self.events.len() {
-                let ev = self.events[i];
-                self.dispatch(ev.data.u64(), ev.flags);
-            }
-            self.deliver_messages();
-            self.read_ready();
-            self.expire_timers();
-            tick_at = self.service.on_tick(&mut self.io);
-            self.flush_dirty();
-            self.deliver_closed();
-            if self.io.stopping && self.io.slots.is_empty() {
-                self.exit = true;
-            }
-        }
-    }
-
-    /// How long `epoll_wait` may block: not at all when work is pending, else until the next
-    /// timer or service tick.
-    fn timeout(&self, tick_at: Option<Instant>) -> Option<Duration> {
-        if !self.io.ready.is_empty()
-            || !self.io.ready_listeners.is_empty()
-            || !self.io.local.is_empty()
-            || !self.io.dirty.is_empty()
-        {
-            return Some(Duration::ZERO);
-        }
-        let next_timer = self.io.timers.peek().map(|Reverse((at, ..))| *at);
-        let next = match (next_timer, tick_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }?;
-        // Round up to whole milliseconds so we never wake just before the deadline and spin.
-        let wait = next.saturating_duration_since(Instant::now());
-        Some(Duration::from_millis(wait.as_micros().div_ceil(1000) as u64))
-    }
-
-    fn dispatch(&mut self, token: u64, flags: EventFlags) {
-        if token == WAKE {
-            return self.drain_mailbox();
-        }
-        if token & LISTENER != 0 {
-            return self.accept_all((token & !LISTENER) as usize);
-        }
-        let (index, generation) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
-        let Some(slot) = self.io.slots.get_mut(index) else {
-            return;
-        };
-        if slot.generation != generation {
-            return;
-        }
-        if flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR)
-        {
-            slot.readable = true;
-            self.read(index);
-        }
-        if flags.intersects(EventFlags::OUT)
-            && self
-                .io
-                .slots
-                .get(index)
-                .is_some_and(|s| s.generation == generation)
-        {
-            self.io.mark_dirty(index);
-        }
-    }
-
-    fn accept_all(&mut self, listener: usize) {
-        if listener >= self.io.listeners.len() || self.io.stopping {
-            return;
-        }
-        for _ in 0..ACCEPTS_PER_TURN {
-            let Some((conn, info)) = self.io.accept(listener) else {
-                return;
-            };
-            self.service.on_accept(&mut self.io, conn, &info);
-            self.read(conn.index());
-        }
-        // More may be waiting: edge-triggered, so come back next turn.
-        self.io.ready_listeners.push(listener);
-    }
-
-    /// Reads and delivers what the connection has, then writes the answers at once, so a
-    /// client waiting for them can send its next request while this turn goes on with others.
-    fn read(&mut self, index: usize) {
-        self.read_input(index);
-        self.flush_conn(index);
-    }
-
-    /// Reads what the connection has, a bounded number of times, delivering each chunk.
-    fn read_input(&mut self, index: usize) {
-        for _ in 0..READS_PER_TURN {
-            let Some(slot) = self.io.slots.get_mut(index) else {
-                return;
-            };
-            if !slot.readable
-                || (slot.paused && slot.state == State::Open)
-                || slot.state == State::Closing
-            {
-                return;
-            }
-            if self.io.arena.len() < ARENA_MIN {
-                self.io.arena = BytesMut::zeroed(ARENA);
-            }
-            let room = self.io.arena.len();
-            match rustix::io::read(&slot.fd, &mut self.io.arena[..]) {
-                Ok(0) => {
-                    slot.readable = false;
-                    return self.peer_closed(index);
-                }
-                Ok(n) => {
-                    let data = self.io.arena.split_to(n).freeze();
-                    if n < room {
-                        slot.readable = false;
-                    }
-                    if slot.state == State::Lingering {
-                        continue;
-                    }
-                    let conn = self.io.conn_of(index);
-                    self.service.on_data(&mut self.io, conn, data);
-                }
-                Err(rustix::io::Errno::AGAIN) => {
-                    slot.readable = false;
-                    return;
-                }
-                Err(rustix::io::Errno::INTR) => {}
-                Err(_) => return self.io.teardown(index, false),
-            }
-        }
-        if self.io.slots.get(index).is_some_and(|s| s.readable) {
-            self.io.ready.push(index as u32);
-        }
-    }
-
-    fn peer_closed(&mut self, index: usize) {
-        match self.io.slots[index].state {
-            State::Open => {
-                let conn = self.io.conn_of(index);
-                self.service.on_peer_closed(&mut self.io, conn);
-            }
-            State::Lingering => self.io.teardown(index, false),
-            State::Closing => {}
-        }
-    }
-
-    fn read_ready(&mut self) {
-        for listener in std::mem::take(&mut self.io.ready_listeners) {
-            self.accept_all(listener);
-        }
-        for index in std::mem::take(&mut self.io.ready) {
-            self.read(index as usize);
-        }
-    }
-
-    fn drain_mailbox(&mut self) {
-        let mailboxes = self.io.mailboxes.clone();
-        mailboxes[self.io.index].drain(|msg| match msg {
-            Envelope::App(m) => self.io.local.push_back(m),
-            Envelope::Stop => self.exit = true,
-            Envelope::Quit => self.begin_quit(),
-            Envelope::Listeners(addrs, fresh) => {
-                // Closing a listener resets the connections in its accept queue: take them first.
-                for i in 0..self.io.listeners.len() {
-                    if !addrs.contains(&self.io.listeners[i].0) {
-                        while let Some((conn, info)) = self.io.accept(i) {
-                            self.service.on_accept(&mut self.io, conn, &info);
-                        }
-                    }
-                }
-                let old = std::mem::take(&mut self.io.listeners);
-                let mut pool: Vec<(SocketAddr, TcpListener)> =
-                    old.into_iter().chain(fresh).collect();
-                let next: Vec<_> = addrs
-                    .iter()
-                    .filter_map(|a| {
-                        pool.iter()
-                            .position(|(b, _)| b == a)
-                            .map(|i| pool.swap_remove(i))
-                    })
-                    .collect();
-                for (_, dropped) in &pool {
-                    let _ = epoll::delete(&self.io.epoll, dropped);
-                }
-                if let Err(e) = install_listeners(&mut self.io, next) {
-                    eprintln!("worker {}: cannot watch listeners: {e}", self.io.index);
-                }
-            }
-        });
-    }
-
-    fn begin_quit(&mut self) {
-        if self.io.stopping {
-            return;
-        }
-        self.io.stopping = true;
-        for (_, l) in std::mem::take(&mut self.io.listeners) {
-            let _ = epoll::delete(&self.io.epoll, &l);
-        }
-        self.service.on_stop(&mut self.io);
-    }
-
-    fn deliver_messages(&mut self) {
-        // Bounded: messages posted while delivering wait for the next turn.
-        for _ in 0..self.io.local.len() {
-            let Some(msg) = self.io.local.pop_front() else {
-                break;
-            };
-            self.service.on_message(&mut self.io, msg);
-        }
-    }
-
-    fn expire_timers(&mut self) {
-        while let Some(Reverse((at, index, generation, seq))) = self.io.timers.peek().copied() {
-            if at > self.io.now {
-                break;
-            }
-            self.io.timers.pop();
-            let Some(slot) = self.io.slots.get_mut(index as usize) else {
-                continue;
-            };
-            if slot.generation != generation || slot.timer_seq != seq {
-                continue;
-            }
-            slot.timer_seq = 0;
-            match slot.state {
-                State::Open => {
-                    let conn = self.io.conn_of(index as usize);
-                    self.service.on_timer(&mut self.io, conn);
-                }
-                // The peer never finished: give up on a graceful end.
-                State::Lingering | State::Closing => self.io.teardown(index as usize, true),
-            }
-        }
-    }
-
-    fn flush_dirty(&mut self) {
-        // on_writable may queue more (streaming): bounded passes keep one turn short.
-        for _ in 0..4 {
-            let dirty = std::mem::take(&mut self.io.dirty);
-            if dirty.is_empty() {
-                return;
-            }
-            for index in dirty {
-                self.flush_conn(index as usize);
-            }
-        }
-    }
-
-    /// Writes a connection's queued output, if any, and moves it on when the queue empties.
-    fn flush_conn(&mut self, index: usize) {
-        let Some(slot) = self.io.slots.get_mut(index).filter(|s| s.dirty) else {
-            return;
-        };
-        slot.dirty = false;
-        let had_output = !slot.out.is_empty();
-        if !self.io.flush(index) {
-            return self.io.teardown(index, false);
-        }
-        let slot = &mut self.io.slots[index];
-        if !slot.out.is_empty() {
-            return; // the socket is full; EPOLLOUT brings us back
-        }
-        match slot.state {
-            State::Open if had_output => {
-                let conn = self.io.conn_of(index);
-                self.service.on_writable(&mut self.io, conn);
-            }
-            State::Closing => self.finish(index),
-            _ => {}
-        }
-    }
-
-    /// Output is flushed after a close: send FIN, then drain input until the peer's FIN.
-    fn finish(&mut self, index: usize) {
-        let slot = &mut self.io.slots[index];
-        if rustix::net::shutdown(&slot.fd, Shutdown::Write).is_err() {
-            return self.io.teardown(index, false);
-        }
-        slot.state = State::Lingering;
-        slot.readable = true;
-        let deadline = self.io.now + LINGER;
-        self.io.arm(index, deadline);
-        self.read(index);
-    }
-
-    fn deliver_closed(&mut self) {
-        while let Some(conn) = self.io.closed.pop() {
-            self.service.on_closed(&mut self.io, conn);
-        }
-    }
-}
-
-fn install_listeners<M: Send + 'static>(
-    io: &mut Io<M>,
-    listeners: Vec<(SocketAddr, TcpListener)>,
-) -> io::Result<()> {
-    for (i, (_, l)) in listeners.iter().enumerate() {
-        let token = EventData::new_u64(LISTENER | i as u64);
-        let flags = EventFlags::IN | EventFlags::ET;
-        // Re-installing after a listener change: modify if it is already watched.
-        if epoll::add(&io.epoll, l.as_fd(), token, flags).is_err() {
-            epoll::modify(&io.epoll, l.as_fd(), token, flags)?;
-        }
-    }
-    io.listeners = listeners;
-    // Connections may have queued while the listener was unwatched.
-    io.ready_listeners.extend(0..io.listeners.len());
-    Ok(())
+    bind().map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))
 }

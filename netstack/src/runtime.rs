@@ -1,19 +1,17 @@
-//! The per-core runtime: one pinned worker thread per core, each running its own transport loop
-//! and its own service instance; a [`Runtime`] handle for the controlling thread to stop,
-//! reload (message) and re-listen.
+//! The per-core runtime: one pinned, supervised worker thread per core (see [`crate::worker`]),
+//! started here on the kernel transport or by [`crate::user`] on the user-space stack; and the
+//! [`Runtime`] handle the controlling thread uses to stop, quit, message and re-listen.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_queue::SegQueue;
-use rustix::event::{eventfd, EventfdFlags};
-
+pub use crate::app::Listen;
 use crate::app::Service;
-use crate::kernel;
+use crate::kernel::{self, KernelTransport, Relisten};
+use crate::worker::mailbox::{mailboxes, Envelope, Mailboxes};
+use crate::worker::{supervise, Supervised, Transport, WorkerConfig, WorkerStats};
 
 /// How many workers to run: `"auto"` (one per core this process may use) or a number.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -31,153 +29,121 @@ impl Workers {
     }
 }
 
-/// A listening address and its accept backlog.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Listen {
-    pub addr: SocketAddr,
-    pub backlog: i32,
-}
-
-impl Listen {
-    pub fn new(addr: SocketAddr) -> Self {
-        Listen { addr, backlog: 511 }
-    }
-}
-
-/// What the controlling thread tells a worker, besides the service's own messages.
-pub(crate) enum Envelope<M> {
-    App(M),
-    /// Stop at once, dropping connections.
-    Stop,
-    /// Stop accepting; finish in-flight work; exit when no connection is left.
-    Quit,
-    /// Replace the listener set: `addrs[i]` becomes listener `i`; sockets for addresses the
-    /// worker does not have yet come with the message.
-    Listeners(Vec<SocketAddr>, Vec<(SocketAddr, TcpListener)>),
-}
-
-/// A worker's inbox: lock-free queue plus an eventfd that wakes the worker's loop.
-pub(crate) struct Mailbox<M> {
-    queue: SegQueue<Envelope<M>>,
-    notified: AtomicBool,
-    pub(crate) wake: OwnedFd,
-}
-
-impl<M> Mailbox<M> {
-    pub(crate) fn new() -> io::Result<Self> {
-        let wake = eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?;
-        Ok(Mailbox {
-            queue: SegQueue::new(),
-            notified: AtomicBool::new(false),
-            wake,
-        })
-    }
-
-    pub(crate) fn push(&self, msg: Envelope<M>) {
-        self.queue.push(msg);
-        // One eventfd write per batch: the receiver clears `notified` before draining.
-        if !self.notified.swap(true, Ordering::AcqRel) {
-            let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
-        }
-    }
-
-    /// Whether something was posted since the last drain (for loops that poll).
-    pub(crate) fn has_mail(&self) -> bool {
-        self.notified.load(Ordering::Acquire)
-    }
-
-    /// Takes everything posted so far; call after the eventfd fired (or at any time).
-    pub(crate) fn drain(&self, mut each: impl FnMut(Envelope<M>)) {
-        self.notified.store(false, Ordering::Release);
-        let mut counter = [0u8; 8];
-        let _ = rustix::io::read(&self.wake, &mut counter);
-        while let Some(msg) = self.queue.pop() {
-            each(msg);
-        }
-    }
-}
-
-/// Everything one worker thread needs to start.
-pub(crate) struct WorkerSetup<M> {
-    pub index: usize,
-    pub mailboxes: Arc<Vec<Mailbox<M>>>,
-    pub listeners: Vec<(SocketAddr, TcpListener)>,
-    pub cpu: Option<usize>,
-}
-
 /// The controlling thread's handle on the running workers.
 pub struct Runtime<M: Send + 'static> {
-    mailboxes: Arc<Vec<Mailbox<M>>>,
+    mailboxes: Mailboxes<M>,
     threads: Vec<JoinHandle<()>>,
+    stats: Vec<Arc<WorkerStats>>,
     listen: Vec<Listen>,
     bound: Vec<SocketAddr>,
+    /// Kernel sockets can be re-bound while running; the user stack's listeners cannot.
+    kernel: bool,
 }
 
 /// Binds the listeners (so address errors surface here, before any thread starts), then starts
-/// `workers` threads, each pinned to one allowed CPU and running `make(worker_index)`.
+/// `workers` threads on the kernel transport, each pinned to one allowed CPU and running
+/// `make(worker_index)`.
 pub fn start<S, F>(workers: usize, listen: &[Listen], make: F) -> io::Result<Runtime<S::Msg>>
 where
     S: Service,
     F: Fn(usize) -> S + Send + Sync + 'static,
 {
-    let workers = workers.max(1);
-    let mut per_worker: Vec<Vec<(SocketAddr, TcpListener)>> =
-        (0..workers).map(|_| Vec::new()).collect();
+    start_with(workers, WorkerConfig::default(), listen, make)
+}
+
+/// [`start`] with the workers' limits and panic policy.
+pub fn start_with<S, F>(
+    workers: usize,
+    cfg: WorkerConfig,
+    listen: &[Listen],
+    make: F,
+) -> io::Result<Runtime<S::Msg>>
+where
+    S: Service,
+    F: Fn(usize) -> S + Send + Sync + 'static,
+{
+    let n = workers.max(1);
+    let mut per_worker: Vec<Vec<(SocketAddr, TcpListener)>> = (0..n).map(|_| Vec::new()).collect();
     let mut bound = Vec::with_capacity(listen.len());
     for l in listen {
-        let sockets = bind_reuseport(l, workers)?;
+        let sockets = kernel::bind(l, n)?;
         bound.push(sockets[0].local_addr()?);
         for (w, socket) in sockets.into_iter().enumerate() {
             per_worker[w].push((l.addr, socket));
         }
     }
-    let mailboxes: Arc<Vec<Mailbox<S::Msg>>> = Arc::new(
-        (0..workers)
-            .map(|_| Mailbox::new())
-            .collect::<io::Result<_>>()?,
-    );
+    let mailboxes = mailboxes(n)?;
+    let transports = per_worker
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| KernelTransport::new(l, mailboxes[i].wake_fd()))
+        .collect::<io::Result<Vec<_>>>()?;
+    let rebuild = |index: usize, mailboxes: Mailboxes<S::Msg>| {
+        move |listeners| KernelTransport::new(listeners, mailboxes[index].wake_fd())
+    };
+    let mut rt = spawn("worker", transports, mailboxes, cfg, make, rebuild)?;
+    rt.listen = listen.to_vec();
+    rt.bound = bound;
+    rt.kernel = true;
+    Ok(rt)
+}
+
+/// Starts one supervised thread per transport, pinned to the allowed CPUs in turn, each
+/// running `make(index)` on its transport; `rebuild(index, mailboxes)` makes the function
+/// that builds a worker's transport again after a panic.
+pub(crate) fn spawn<S, T, F, R, B>(
+    name: &str,
+    transports: Vec<T>,
+    mailboxes: Mailboxes<S::Msg>,
+    cfg: WorkerConfig,
+    make: F,
+    rebuild: R,
+) -> io::Result<Runtime<S::Msg>>
+where
+    S: Service,
+    T: Transport + Send + 'static,
+    F: Fn(usize) -> S + Send + Sync + 'static,
+    R: Fn(usize, Mailboxes<S::Msg>) -> B,
+    B: Fn(T::Durable) -> io::Result<T> + Send + 'static,
+{
     let cpus = allowed_cpus();
-    let make = Arc::new(make);
-    let mut threads = Vec::with_capacity(workers);
-    for (index, listeners) in per_worker.into_iter().enumerate() {
-        let setup = WorkerSetup {
+    let make: Arc<dyn Fn(usize) -> S + Send + Sync> = Arc::new(make);
+    let stats: Vec<Arc<WorkerStats>> = (0..transports.len()).map(|_| Arc::default()).collect();
+    let mut threads = Vec::with_capacity(transports.len());
+    for (index, transport) in transports.into_iter().enumerate() {
+        let cpu = (!cpus.is_empty()).then(|| cpus[index % cpus.len()]);
+        let s = Supervised {
             index,
             mailboxes: mailboxes.clone(),
-            listeners,
-            cpu: (!cpus.is_empty()).then(|| cpus[index % cpus.len()]),
+            stats: stats[index].clone(),
+            cfg,
+            make: make.clone(),
+            rebuild: Box::new(rebuild(index, mailboxes.clone())),
         };
-        let make = make.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("worker-{index}"))
+            .name(format!("{name}-{index}"))
             .spawn(move || {
-                pin_to(setup.cpu);
-                let service = make(setup.index);
-                kernel::run(service, setup);
+                pin_to(cpu);
+                supervise(transport, s);
             })?;
         threads.push(thread);
     }
     Ok(Runtime {
         mailboxes,
         threads,
-        listen: listen.to_vec(),
-        bound,
+        stats,
+        listen: Vec::new(),
+        bound: Vec::new(),
+        kernel: false,
     })
 }
 
 impl<M: Send + 'static> Runtime<M> {
-    /// A handle on workers started by another transport (the user-space stack).
-    pub(crate) fn from_parts(
-        mailboxes: Arc<Vec<Mailbox<M>>>,
-        threads: Vec<JoinHandle<()>>,
-        listen: Vec<Listen>,
-        bound: Vec<SocketAddr>,
-    ) -> Self {
-        Runtime {
-            mailboxes,
-            threads,
-            listen,
-            bound,
-        }
+    /// Records what a user-stack launcher listened on.
+    pub(crate) fn with_listen(mut self, listen: &[Listen], bound: Vec<SocketAddr>) -> Self {
+        self.listen = listen.to_vec();
+        self.bound = bound;
+        self
     }
 
     pub fn workers(&self) -> usize {
@@ -187,6 +153,11 @@ impl<M: Send + 'static> Runtime<M> {
     /// The addresses actually bound, in listen order (resolves port 0).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.bound
+    }
+
+    /// Each worker's counters (accepted, rejected, panics, restarts).
+    pub fn stats(&self) -> &[Arc<WorkerStats>] {
+        &self.stats
     }
 
     /// Delivers `msg` to every worker's [`Service::on_message`].
@@ -200,7 +171,9 @@ impl<M: Send + 'static> Runtime<M> {
     }
 
     pub fn post(&self, worker: usize, msg: M) {
-        self.mailboxes[worker].push(Envelope::App(msg));
+        if let Some(m) = self.mailboxes.get(worker) {
+            m.push(Envelope::App(msg));
+        }
     }
 
     /// Fast stop: workers drop their connections and exit.
@@ -214,8 +187,22 @@ impl<M: Send + 'static> Runtime<M> {
     }
 
     /// Replaces the listen set without touching established connections. New addresses are
-    /// bound here first: on error nothing changes.
+    /// bound here first: on error nothing changes. On the user stack the listeners live in
+    /// the workers' stacks: an unchanged set is accepted, a changed one is refused.
     pub fn set_listeners(&mut self, listen: &[Listen]) -> io::Result<()> {
+        if !self.kernel {
+            let same = listen.len() == self.listen.len()
+                && listen
+                    .iter()
+                    .all(|l| self.listen.iter().any(|o| o.addr == l.addr));
+            return match same {
+                true => Ok(()),
+                false => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "on the user stack, a change of `listen` takes effect at the next restart",
+                )),
+            };
+        }
         let workers = self.workers();
         let mut fresh: Vec<Vec<(SocketAddr, TcpListener)>> =
             (0..workers).map(|_| Vec::new()).collect();
@@ -224,7 +211,7 @@ impl<M: Send + 'static> Runtime<M> {
             match self.listen.iter().position(|old| old.addr == l.addr) {
                 Some(i) => bound.push(self.bound[i]),
                 None => {
-                    let sockets = bind_reuseport(l, workers)?;
+                    let sockets = kernel::bind(l, workers)?;
                     bound.push(sockets[0].local_addr()?);
                     for (w, socket) in sockets.into_iter().enumerate() {
                         fresh[w].push((l.addr, socket));
@@ -233,8 +220,9 @@ impl<M: Send + 'static> Runtime<M> {
             }
         }
         let addrs: Vec<SocketAddr> = listen.iter().map(|l| l.addr).collect();
-        for (mailbox, sockets) in self.mailboxes.iter().zip(fresh) {
-            mailbox.push(Envelope::Listeners(addrs.clone(), sockets));
+        for (mailbox, fresh) in self.mailboxes.iter().zip(fresh) {
+            let addrs = addrs.clone();
+            mailbox.push(Envelope::Control(Box::new(Relisten { addrs, fresh })));
         }
         self.listen = listen.to_vec();
         self.bound = bound;
@@ -252,53 +240,6 @@ impl<M: Send + 'static> Runtime<M> {
             let _ = t.join();
         }
     }
-}
-
-/// One SO_REUSEPORT listener per worker: the kernel spreads incoming connections across them.
-/// Port 0 means "any free port": every worker shares the one the first bind chose.
-fn bind_reuseport(l: &Listen, workers: usize) -> io::Result<Vec<TcpListener>> {
-    refuse_if_taken(l.addr)?;
-    let first = bind_one(l.addr, l.backlog)?;
-    let resolved = first.local_addr()?;
-    let mut all = vec![first];
-    for _ in 1..workers {
-        all.push(bind_one(resolved, l.backlog)?);
-    }
-    Ok(all)
-}
-
-/// SO_REUSEPORT would let a second server (same user) silently share a port with a running
-/// one and take part of its traffic. A plain bind first tells whether anyone holds the address.
-fn refuse_if_taken(addr: SocketAddr) -> io::Result<()> {
-    use socket2::{Domain, Socket, Type};
-    if addr.port() == 0 {
-        return Ok(());
-    }
-    let probe = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
-    probe.set_reuse_address(true)?; // ignore TIME-WAIT leftovers, like every server does
-    if addr.is_ipv6() {
-        probe.set_only_v6(true)?;
-    }
-    probe
-        .bind(&addr.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))
-}
-
-fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let bind = || -> io::Result<TcpListener> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.set_nonblocking(true)?;
-        if addr.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
-        socket.bind(&addr.into())?;
-        socket.listen(backlog)?;
-        Ok(socket.into())
-    };
-    bind().map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))
 }
 
 /// The CPUs this process may run on (respects taskset and cgroup cpusets).
@@ -321,7 +262,7 @@ pub fn set_allowed_cpus(cpus: &[usize]) {
     }
 }
 
-pub(crate) fn pin_to(cpu: Option<usize>) {
+fn pin_to(cpu: Option<usize>) {
     use rustix::thread::{sched_setaffinity, CpuSet};
     if let Some(cpu) = cpu {
         let mut set = CpuSet::new();

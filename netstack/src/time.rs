@@ -140,6 +140,18 @@ impl MonotonicClock {
     }
 }
 
+impl MonotonicClock {
+    /// The clock's reading at the OS instant `t` (zero before the origin).
+    pub fn at(&self, t: std::time::Instant) -> Instant {
+        Instant::from_nanos(duration_nanos(t.saturating_duration_since(self.origin)))
+    }
+
+    /// The OS instant of reading `t`.
+    pub fn to_std(&self, t: Instant) -> std::time::Instant {
+        self.origin + Duration::from_nanos(t.total_nanos())
+    }
+}
+
 impl Default for MonotonicClock {
     fn default() -> Self {
         Self::new()

@@ -233,3 +233,68 @@ fn a_port_in_use_is_refused_even_by_a_reuseport_peer() {
     first.stop();
     first.join();
 }
+
+/// Records, per connection index, the connection the service believes open there; a new
+/// connection on an index whose previous one got no `on_closed` is a violation.
+struct Ledger {
+    open: Vec<Option<Conn>>,
+    violations: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Service for Ledger {
+    type Msg = ();
+    fn on_accept<C: Cx<Msg = ()>>(&mut self, _cx: &mut C, conn: Conn, _info: &Accepted) {
+        if self.open.len() <= conn.index() {
+            self.open.resize(conn.index() + 1, None);
+        }
+        if self.open[conn.index()].replace(conn).is_some() {
+            self.violations
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    fn on_data<C: Cx<Msg = ()>>(&mut self, cx: &mut C, conn: Conn, data: Bytes) {
+        cx.send(conn, data);
+    }
+    fn on_closed<C: Cx<Msg = ()>>(&mut self, _cx: &mut C, conn: Conn) {
+        if let Some(slot) = self.open.get_mut(conn.index()) {
+            if *slot == Some(conn) {
+                *slot = None;
+            }
+        }
+    }
+}
+
+/// A connection reset by its peer frees its index; one accepted in the same turn may take the
+/// index. The service must still get `on_closed` for the old one first (fs-kv kept ghost
+/// subscribers and clients when it did not).
+#[test]
+fn a_reused_index_is_never_handed_out_before_on_closed() {
+    let violations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listen = [Listen::new("127.0.0.1:0".parse().unwrap())];
+    let v = violations.clone();
+    let rt = runtime::start(1, &listen, move |_| Ledger {
+        open: Vec::new(),
+        violations: v.clone(),
+    })
+    .expect("start");
+    let addr = rt.local_addrs()[0];
+    for _ in 0..500 {
+        let a = socket2::Socket::from(TcpStream::connect(addr).unwrap());
+        a.set_linger(Some(Duration::ZERO)).unwrap();
+        let mut a: TcpStream = a.into();
+        a.write_all(b"x").unwrap();
+        let mut one = [0u8; 1];
+        a.read_exact(&mut one).unwrap();
+        drop(a); // RST
+        let mut b = TcpStream::connect(addr).unwrap();
+        b.write_all(b"y").unwrap();
+        b.read_exact(&mut one).unwrap();
+    }
+    rt.stop();
+    rt.join();
+    assert_eq!(
+        violations.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "an index was reused before on_closed of its previous connection"
+    );
+}

@@ -549,6 +549,23 @@ impl Tcp {
         r
     }
 
+    /// Moves buffers from the front of `out` into the send queue while it has room (each
+    /// buffer referenced whole, not copied); returns the bytes taken. What is left waits for
+    /// [`Event::Writable`].
+    pub fn send_from(
+        &mut self,
+        h: Handle,
+        out: &mut std::collections::VecDeque<Bytes>,
+    ) -> Result<usize, TcpError> {
+        let tx_buffer = self.cfg.tx_buffer;
+        let idx = self.live(h)?;
+        let r = self.tcb_mut(idx).send_from(out, tx_buffer);
+        if matches!(r, Ok(n) if n > 0) {
+            self.schedule(idx);
+        }
+        r
+    }
+
     /// Bytes not yet acknowledged.
     pub fn queued(&self, h: Handle) -> usize {
         self.live(h).map_or(0, |i| {

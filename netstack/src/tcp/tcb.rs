@@ -523,6 +523,29 @@ impl Tcb {
         Ok(())
     }
 
+    /// Moves buffers from the front of `out` into the send queue while it is below
+    /// `tx_buffer` (each buffer whole, as [`Tcb::send`]); returns the bytes taken.
+    pub fn send_from(
+        &mut self,
+        out: &mut std::collections::VecDeque<Bytes>,
+        tx_buffer: u32,
+    ) -> Result<usize, TcpError> {
+        if self.has(FIN_QUEUED) {
+            return Err(TcpError::NotConnected);
+        }
+        let mut taken = 0;
+        while self.txq_len < tx_buffer {
+            let Some(data) = out.pop_front() else {
+                return Ok(taken);
+            };
+            taken += data.len();
+            self.txq_len += data.len() as u32;
+            self.txq.push_back(data);
+        }
+        self.f |= WANT_WRITABLE;
+        Ok(taken)
+    }
+
     /// close / shutdown_write (RFC 9293 §3.10.4).
     pub fn close(&mut self, env: &mut Env<'_>, discard: bool) -> Outcome {
         if discard {

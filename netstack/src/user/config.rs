@@ -215,6 +215,7 @@ impl NetstackSection {
             pcap: None,
             fault: None,
             idle_sleep: Duration::ZERO,
+            worker: Default::default(),
         }
     }
 }

@@ -8,8 +8,7 @@ use clap::Parser;
 use fs_httpd::config::{self, Config};
 use fs_httpd::log;
 use fs_httpd::service::{Httpd, Msg};
-use netstack::config::Stack;
-use netstack::runtime::{self, Runtime};
+use netstack::runtime::Runtime;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 
 #[derive(Parser)]
@@ -72,12 +71,15 @@ fn serve(cfg: Arc<Config>, path: &std::path::Path) -> std::io::Result<()> {
     let workers = cfg.runtime.workers.resolve();
     let initial = cfg.clone();
     let make = move |_| Httpd::new(initial.clone());
-    let user = cfg.runtime.stack == Stack::User;
-    let mut rt: Runtime<Msg> = if user {
-        dpdk::start_user_stack(&cfg.netstack, &cfg.dpdk, workers, &cfg.listen, make)?
-    } else {
-        runtime::start(workers, &cfg.listen, make)?
-    };
+    let worker = cfg.runtime.worker_config(0);
+    let mut rt: Runtime<Msg> = dpdk::launch(
+        &cfg.runtime,
+        worker,
+        &cfg.netstack,
+        &cfg.dpdk,
+        &cfg.listen,
+        make,
+    )?;
     for addr in rt.local_addrs() {
         eprintln!(
             "fs-httpd: listening on {addr} ({workers} worker{})",
@@ -94,7 +96,7 @@ fn serve(cfg: Arc<Config>, path: &std::path::Path) -> std::io::Result<()> {
                 rt.quit();
                 break;
             }
-            SIGHUP => reload(&mut rt, path, workers, user),
+            SIGHUP => reload(&mut rt, path, workers),
             SIGUSR1 => {
                 log::reopen_error_log();
                 rt.broadcast(Msg::ReopenLogs);
@@ -112,7 +114,7 @@ fn serve(cfg: Arc<Config>, path: &std::path::Path) -> std::io::Result<()> {
 
 /// SIGHUP: a valid new configuration replaces the old one for new requests; an invalid one is
 /// logged and the old one keeps serving. Established connections are never dropped.
-fn reload(rt: &mut Runtime<Msg>, path: &std::path::Path, workers: usize, user: bool) {
+fn reload(rt: &mut Runtime<Msg>, path: &std::path::Path, workers: usize) {
     let cfg = match config::load(path) {
         Ok(cfg) => cfg,
         Err(e) => return log::error(&format!("reload rejected, old configuration kept: {e}")),
@@ -120,20 +122,12 @@ fn reload(rt: &mut Runtime<Msg>, path: &std::path::Path, workers: usize, user: b
     if cfg.runtime.workers.resolve() != workers {
         log::error("reload: a change of `workers` takes effect at the next restart");
     }
-    if user {
-        // The user stack's listeners live in the workers' stacks: keep them as started.
-        let same = cfg.listen.len() == rt.local_addrs().len()
-            && cfg
-                .listen
-                .iter()
-                .all(|l| rt.local_addrs().iter().any(|a| a.port() == l.addr.port()));
-        if !same {
-            log::error(
-                "reload: on the user stack, a change of `listen` takes effect at the next restart",
-            );
+    if let Err(e) = rt.set_listeners(&cfg.listen) {
+        if e.kind() == std::io::ErrorKind::Unsupported {
+            log::error(&format!("reload: {e}"));
+        } else {
+            return log::error(&format!("reload rejected, old configuration kept: {e}"));
         }
-    } else if let Err(e) = rt.set_listeners(&cfg.listen) {
-        return log::error(&format!("reload rejected, old configuration kept: {e}"));
     }
     if let Err(e) = log::set_error_log(cfg.error_log.clone()) {
         log::error(&format!("reload: cannot open the new error log: {e}"));

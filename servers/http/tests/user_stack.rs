@@ -60,11 +60,12 @@ fn curl_fetches_from_httpd_on_the_user_stack() {
         pcap: None,
         fault: None,
         idle_sleep: Duration::ZERO,
+        worker: Default::default(),
     };
     let listen = cfg.listen.clone();
     let service_cfg = cfg.clone();
     let rt = netstack::user::start(user, &listen, move |_| {
-        fs_httpd::service::Httpd::new(service_cfg)
+        fs_httpd::service::Httpd::new(service_cfg.clone())
     })
     .expect("start");
     ip(&["link", "set", &name, "up"]);

@@ -1,11 +1,14 @@
-//! maxmemory: memory accounting and eviction by sampling, like Redis (approximate LRU/LFU).
+//! maxmemory: memory accounting (`Counting`, the global allocator, and `used_memory`) and
+//! eviction by sampling, like Redis (approximate LRU/LFU over the access clock that
+//! `store::access` keeps per key; random; shortest TTL): `make_room`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use bytes::Bytes;
 
-use crate::server::{Policy, Server};
+use crate::config::Policy;
+use crate::server::{now_ms, Server};
 use crate::store::{fast_rand, idle_seconds, lfu_decayed, lru_clock, SHARDS};
 
 /// Counts live heap bytes, Redis's `used_memory` (zmalloc does the same).
@@ -13,21 +16,28 @@ pub struct Counting;
 
 static USED: AtomicIsize = AtomicIsize::new(0);
 
+// SAFETY: every method hands its arguments unchanged to the system allocator and returns its
+// result, so `Counting` keeps `System`'s guarantees; the counter is plain arithmetic and never
+// allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         USED.fetch_add(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's obligations for `alloc` (non-zero size) are System's.
         System.alloc(l)
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         USED.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: `p` came from this allocator, i.e. from System, with layout `l`.
         System.dealloc(p, l)
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         USED.fetch_add(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: as for `alloc`.
         System.alloc_zeroed(l)
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         USED.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        // SAFETY: `p` came from System with layout `l`; the caller guarantees `new` is valid.
         System.realloc(p, l, new)
     }
 }
@@ -62,7 +72,7 @@ pub fn make_room(srv: &Server) -> bool {
 
 /// Samples keys across shards and databases and deletes the best candidate.
 fn evict_one(srv: &Server, policy: Policy) -> bool {
-    let now = crate::now_ms();
+    let now = now_ms();
     let clock = lru_clock(now);
     let mut best: Option<(u64, usize, usize, Bytes)> = None;
     let mut attempts = 0;

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use clap::Parser as _;
 use dpdk::DpdkConfig;
 use netstack::config::{NumberOrText, RuntimeConfig, Source, Stack};
-use netstack::runtime::{self, Listen, Workers};
+use netstack::runtime::{Listen, Workers};
 use netstack::user::config::NetstackSection;
 use serde::Deserialize;
 
-use fs_kv::server::{Config, Policy, Server};
+use fs_kv::config::{parse_memory, Config, Policy};
+use fs_kv::server::Server;
 
 #[global_allocator]
 static ALLOC: evict::Counting = evict::Counting;
@@ -82,7 +83,7 @@ struct Settings {
     maxmemory: u64,
     policy: Policy,
     workers: usize,
-    stack: Stack,
+    runtime: RuntimeConfig,
     netstack: NetstackSection,
     dpdk: DpdkConfig,
 }
@@ -105,12 +106,10 @@ fn settings(args: Args) -> Result<Settings, String> {
     };
     let kv = file.kv;
     let maxmemory = match (&args.maxmemory, &kv.maxmemory) {
-        (Some(m), _) => {
-            cmd::server::parse_memory(m).ok_or(format!("--maxmemory: invalid size '{m}'"))?
-        }
+        (Some(m), _) => parse_memory(m).ok_or(format!("--maxmemory: invalid size '{m}'"))?,
         (None, Some(NumberOrText::Number(n))) => *n,
         (None, Some(NumberOrText::Text(t))) => {
-            cmd::server::parse_memory(t).ok_or(format!("[kv] maxmemory: invalid size '{t}'"))?
+            parse_memory(t).ok_or(format!("[kv] maxmemory: invalid size '{t}'"))?
         }
         (None, None) => 0,
     };
@@ -143,7 +142,10 @@ fn settings(args: Args) -> Result<Settings, String> {
         maxmemory,
         policy,
         workers: workers.resolve(),
-        stack,
+        runtime: RuntimeConfig {
+            workers,
+            ..file.runtime
+        },
         netstack: file.netstack,
         dpdk: file.dpdk,
     })
@@ -185,16 +187,20 @@ fn main() {
     cfg.maxmemory.store(s.maxmemory, Ordering::Relaxed);
     *cfg.policy.write().unwrap_or_else(|e| e.into_inner()) = s.policy;
     *cfg.requirepass.write().unwrap_or_else(|e| e.into_inner()) = s.requirepass.clone();
-    let srv = Arc::new(Server::new(cfg, s.databases, s.workers));
+    let srv = Arc::new(Server::new(cfg, s.databases, s.workers, cmd::TABLE.len()));
     srv.store.lfu.store(s.policy.lfu(), Ordering::Relaxed);
     let make = {
         let srv = srv.clone();
         move |w| service::Kv::new(srv.clone(), w)
     };
-    let started = match s.stack {
-        Stack::Kernel => runtime::start(s.workers, &listen, make),
-        Stack::User => dpdk::start_user_stack(&s.netstack, &s.dpdk, s.workers, &listen, make),
-    };
+    let started = dpdk::launch(
+        &s.runtime,
+        s.runtime.worker_config(0),
+        &s.netstack,
+        &s.dpdk,
+        &listen,
+        make,
+    );
     let rt = match started {
         Ok(rt) => rt,
         Err(e) => {

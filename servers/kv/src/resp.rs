@@ -1,4 +1,6 @@
-//! RESP request parser and reply encoder.
+//! RESP request parser (`Parser`, `Parsed`) and reply encoder (`Out`), and the number
+//! formats of the protocol (`parse_i64`, `parse_f64`, `fmt_double`, `fmt_incr_float`).
+//! It depends on nothing else in fs-kv.
 //!
 //! The parser works over the received bytes in place and records argument offsets, so the hot
 //! path copies nothing: a command handler sees `&[u8]` slices of the receive buffer. A frame split
@@ -378,14 +380,6 @@ impl Out {
         self.chunks.push(head);
         self.chunks.push(s.clone());
         self.raw(b"\r\n");
-    }
-
-    /// A stored string value: large ones are referenced, small ones copied.
-    pub fn bulk_val(&mut self, s: &crate::store::Str) {
-        match s {
-            crate::store::Str::Small(b) => self.bulk(b),
-            crate::store::Str::Shared(b) => self.bulk_bytes(b),
-        }
     }
 
     pub fn bulk_str(&mut self, s: &str) {

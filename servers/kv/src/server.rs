@@ -1,15 +1,26 @@
-//! State shared by every worker: the keyspace, configuration, pub/sub registry, clients list and
-//! statistics; and the per-connection client state.
+//! State shared by every worker, and a connection's own state.
+//!
+//! - `Server`: the keyspace (`store`), the configuration (`cfg`, see `crate::config`), the
+//!   clients of every worker (`ClientInfo`), the pub/sub registry (`PubSub`), MONITOR clients,
+//!   the slow log (`SlowEntry`), statistics (`Stats`, per-command `CmdStat`, `bump`);
+//! - `Client`: one connection's protocol state, MULTI queue, WATCHed keys, subscriptions
+//!   (`Subscriptions`) and blocking state (`Blocked`, `BlockReq`);
+//! - `Msg`: what workers post to each other;
+//! - `VERSION`, `lock`, `unix_secs`, `now_ms`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use netstack::Conn;
 
+use crate::config::Config;
 use crate::resp::Parser;
 use crate::store::{HMap, Set, Store};
+
+/// The Redis version fs-kv reports (HELLO, INFO, LOLWUT): the one whose behaviour it follows.
+pub const VERSION: &str = "7.0.15";
 
 /// Cross-worker messages.
 pub enum Msg {
@@ -25,134 +36,6 @@ pub enum Msg {
     Monitor { to: Vec<Conn>, line: Bytes },
     /// CLIENT KILL.
     Kill { conn: Conn },
-}
-
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub enum Policy {
-    NoEviction,
-    AllkeysLru,
-    VolatileLru,
-    AllkeysLfu,
-    VolatileLfu,
-    AllkeysRandom,
-    VolatileRandom,
-    VolatileTtl,
-}
-
-impl Policy {
-    /// In the order Redis lists them in its error message.
-    pub const ALL: [(Policy, &'static str); 8] = [
-        (Policy::VolatileLru, "volatile-lru"),
-        (Policy::VolatileLfu, "volatile-lfu"),
-        (Policy::VolatileRandom, "volatile-random"),
-        (Policy::VolatileTtl, "volatile-ttl"),
-        (Policy::AllkeysLru, "allkeys-lru"),
-        (Policy::AllkeysLfu, "allkeys-lfu"),
-        (Policy::AllkeysRandom, "allkeys-random"),
-        (Policy::NoEviction, "noeviction"),
-    ];
-
-    pub fn parse(s: &str) -> Option<Policy> {
-        Self::ALL
-            .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(s))
-            .map(|(p, _)| *p)
-    }
-
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map_or("noeviction", |(_, n)| n)
-    }
-
-    pub fn volatile(self) -> bool {
-        matches!(
-            self,
-            Policy::VolatileLru
-                | Policy::VolatileLfu
-                | Policy::VolatileRandom
-                | Policy::VolatileTtl
-        )
-    }
-
-    pub fn lfu(self) -> bool {
-        matches!(self, Policy::AllkeysLfu | Policy::VolatileLfu)
-    }
-}
-
-/// Runtime-settable configuration. Parameters without behaviour are kept as text so that
-/// CONFIG GET/SET round-trip for tools.
-pub struct Config {
-    pub maxmemory: AtomicU64,
-    pub policy: RwLock<Policy>,
-    pub requirepass: RwLock<Option<String>>,
-    pub slowlog_slower: AtomicU64,
-    pub slowlog_max: AtomicUsize,
-    pub params: Mutex<Vec<(String, String)>>,
-    pub port: u16,
-    #[allow(dead_code)]
-    pub bind: String,
-}
-
-impl Config {
-    pub fn new(port: u16, bind: &str, databases: usize) -> Config {
-        let defaults: &[(&str, &str)] = &[
-            ("appendonly", "no"),
-            ("save", ""),
-            ("timeout", "0"),
-            ("tcp-keepalive", "300"),
-            ("notify-keyspace-events", ""),
-            ("hz", "10"),
-            ("maxclients", "10000"),
-            ("appendfsync", "everysec"),
-            ("dir", "/tmp"),
-            ("dbfilename", "dump.rdb"),
-            ("protected-mode", "yes"),
-            ("loglevel", "notice"),
-            ("maxmemory-samples", "5"),
-            ("lfu-log-factor", "10"),
-            ("lfu-decay-time", "1"),
-            ("proto-max-bulk-len", "536870912"),
-            ("client-query-buffer-limit", "1073741824"),
-            ("list-max-listpack-size", "-2"),
-            ("hash-max-listpack-entries", "128"),
-            ("zset-max-listpack-entries", "128"),
-            ("set-max-intset-entries", "512"),
-            ("lazyfree-lazy-eviction", "no"),
-            ("replica-read-only", "yes"),
-            ("cluster-enabled", "no"),
-            ("io-threads", "1"),
-        ];
-        let mut params: Vec<(String, String)> = defaults
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        params.push(("databases".into(), databases.to_string()));
-        params.push(("port".into(), port.to_string()));
-        params.push(("bind".into(), bind.to_string()));
-        Config {
-            maxmemory: AtomicU64::new(0),
-            policy: RwLock::new(Policy::NoEviction),
-            requirepass: RwLock::new(None),
-            slowlog_slower: AtomicU64::new(10_000),
-            slowlog_max: AtomicUsize::new(128),
-            params: Mutex::new(params),
-            port,
-            bind: bind.to_string(),
-        }
-    }
-
-    pub fn policy(&self) -> Policy {
-        *self.policy.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn password(&self) -> Option<String> {
-        self.requirepass
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
 }
 
 /// Per-command counters. Each worker owns one array and is its only writer (plain relaxed
@@ -252,8 +135,9 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(cfg: Config, databases: usize, workers: usize) -> Server {
-        let ncmd = crate::cmd::TABLE.len();
+    /// `commands` is the size of the command table (`cmd::TABLE.len()`), for the per-command
+    /// statistics.
+    pub fn new(cfg: Config, databases: usize, workers: usize, commands: usize) -> Server {
         let seed = crate::store::fast_rand();
         let run_id: String = (0..40)
             .map(|i| b"0123456789abcdef"[((seed >> (i % 16 * 4)) as usize ^ i) & 15] as char)
@@ -263,7 +147,7 @@ impl Server {
             cfg,
             stats: Stats::default(),
             cmdstats: (0..workers)
-                .map(|_| (0..ncmd).map(|_| CmdStat::default()).collect())
+                .map(|_| (0..commands).map(|_| CmdStat::default()).collect())
                 .collect(),
             errorstats: Mutex::new(HMap::default()),
             pubsub: Mutex::new(PubSub::default()),
@@ -331,6 +215,13 @@ pub fn unix_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A blocked client's command, re-run when a key it waits on gets data.

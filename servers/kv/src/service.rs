@@ -1,20 +1,19 @@
 //! The per-worker service: connections, request parsing, reply flushing, blocked clients,
 //! pub/sub deliveries and active expiry.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use netstack::{Accepted, Conn, Cx, Service};
 
-use crate::cmd::{self, Ctx, Effects};
+use crate::cmd::dispatch::execute;
+use crate::cmd::table::{Ctx, Effects, Table};
+use crate::cmd::{introspect, pubsub, tx, TABLE};
 use crate::resp::{Out, Parsed};
-use crate::server::{lock, Blocked, Client, ClientInfo, Msg, Server};
-use crate::store::SHARDS;
-
-/// DEBUG SET-ACTIVE-EXPIRE switch.
-pub static ACTIVE_EXPIRE: AtomicBool = AtomicBool::new(true);
+use crate::server::{lock, unix_secs, Blocked, Client, ClientInfo, Msg, Server};
+use crate::store::{shard_of, SHARDS};
 
 /// Above this much unsent output a client's input is no longer read (a client that never
 /// reads its replies cannot make the server buffer without bound).
@@ -33,6 +32,7 @@ struct Slot {
 pub struct Kv {
     srv: Arc<Server>,
     worker: usize,
+    table: &'static Table,
     conns: Vec<Option<Box<Slot>>>,
     /// The reply buffer, lent to the client being served and taken back when its replies are
     /// flushed: replies of all clients are slices of one buffer, and a client keeps no reply
@@ -53,6 +53,7 @@ impl Kv {
         Kv {
             srv,
             worker,
+            table: &TABLE,
             conns: Vec::new(),
             replies: BytesMut::new(),
             fx: Effects::default(),
@@ -73,6 +74,7 @@ impl Kv {
         let Kv {
             srv,
             worker,
+            table,
             conns,
             replies,
             fx,
@@ -100,7 +102,7 @@ impl Kv {
                 }
                 Parsed::Command(n) => {
                     let frame = &buf[off..off + n];
-                    run_frame(srv, *worker, fx, slot, frame, now);
+                    run_frame(srv, *worker, table, fx, slot, frame, now);
                     off += n;
                     slot.cl.close_after |= std::mem::take(&mut fx.close);
                     apply_block(srv, cx, slot, fx, now);
@@ -135,6 +137,8 @@ impl Kv {
         }
         if std::mem::take(&mut self.fx.shutdown) {
             // The main thread owns the graceful stop: signal it as SIGTERM would.
+            // SAFETY: kill(2) takes our own pid and a valid signal number and touches no memory
+            // of ours. (fs-kv's main thread waits for SIGTERM; see main.rs.)
             unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
         }
         let Kv {
@@ -180,6 +184,7 @@ impl Kv {
         let Kv {
             srv,
             worker,
+            table,
             conns,
             replies,
             fx,
@@ -199,8 +204,9 @@ impl Kv {
             now,
             fx,
             in_exec: false,
+            table,
         };
-        cmd::execute(&mut ctx, &mut slot.out, &argv);
+        execute(&mut ctx, &mut slot.out, &argv);
         slot.cl.db = saved_db;
         slot.cl.close_after |= std::mem::take(&mut fx.close);
         apply_block(srv, cx, slot, fx, now);
@@ -240,7 +246,7 @@ impl Kv {
     }
 
     fn active_expire<C: Cx<Msg = Msg>>(&mut self, cx: &mut C) {
-        if !ACTIVE_EXPIRE.load(Ordering::Relaxed) {
+        if !self.srv.cfg.active_expire.load(Ordering::Relaxed) {
             return;
         }
         let now = unix_ms(cx);
@@ -261,6 +267,7 @@ impl Kv {
 fn run_frame(
     srv: &Server,
     worker: usize,
+    table: &'static Table,
     fx: &mut Effects,
     slot: &mut Slot,
     frame: &[u8],
@@ -294,8 +301,9 @@ fn run_frame(
         now,
         fx,
         in_exec: false,
+        table,
     };
-    cmd::execute(&mut ctx, &mut slot.out, argv);
+    execute(&mut ctx, &mut slot.out, argv);
     slot.cl.parser.args = offs;
     slot.cl.parser.inline = inline;
 }
@@ -333,7 +341,7 @@ fn apply_block<C: Cx<Msg = Msg>>(
 
 fn unregister(srv: &Server, b: &Blocked, conn: Conn) {
     for key in &b.keys {
-        let mut shard = srv.store.lock(crate::store::shard_of(key));
+        let mut shard = srv.store.lock(shard_of(key));
         let id = (b.db, key.clone());
         if let Some(ws) = shard.waiters.get_mut(&id) {
             ws.retain(|w| !(w.conn == conn && w.seq == b.seq));
@@ -392,7 +400,7 @@ impl Service for Kv {
             addr: info.peer,
             laddr: info.local,
             db: 0,
-            created: crate::server::unix_secs(),
+            created: unix_secs(),
             resp: 2,
             meta: None,
         });
@@ -435,10 +443,10 @@ impl Service for Kv {
             return;
         };
         let srv = &self.srv;
-        crate::cmd::tx::unwatch_all(srv, &mut slot.cl);
-        crate::cmd::pubsub::drop_all(srv, self.worker, &mut slot.cl);
+        tx::unwatch_all(srv, &mut slot.cl);
+        pubsub::drop_all(srv, self.worker, &mut slot.cl);
         if slot.cl.monitor {
-            crate::cmd::server::remove_monitor(srv, self.worker, conn);
+            introspect::remove_monitor(srv, self.worker, conn);
         }
         srv.unregister_client(self.worker, conn);
         srv.stats.connected.fetch_sub(1, Ordering::Relaxed);
@@ -461,12 +469,7 @@ impl Service for Kv {
                         .filter(|s| s.cl.conn == conn)
                     {
                         lend(replies, slot);
-                        crate::cmd::pubsub::encode_message(
-                            &mut slot.out,
-                            pattern.as_ref(),
-                            &channel,
-                            &message,
-                        );
+                        pubsub::encode_message(&mut slot.out, pattern.as_ref(), &channel, &message);
                         self.finish(cx, conn);
                     }
                 }

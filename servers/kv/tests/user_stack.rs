@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fs_kv::server::{Config, Policy, Server};
+use fs_kv::config::{Config, Policy};
+use fs_kv::server::Server;
 use netstack::ip::IfaceConfig;
 use netstack::runtime::Listen;
 use netstack::tcp::TcpConfig;
@@ -55,7 +56,7 @@ fn redis_cli_talks_to_kv_on_the_user_stack() {
     let cfg = Config::new(6379, &stack.to_string(), 16);
     cfg.maxmemory.store(0, Ordering::Relaxed);
     *cfg.policy.write().unwrap() = Policy::parse("noeviction").unwrap();
-    let srv = Arc::new(Server::new(cfg, 16, 1));
+    let srv = Arc::new(Server::new(cfg, 16, 1, fs_kv::cmd::TABLE.len()));
     let user = UserConfig {
         interface: name.clone(),
         iface: IfaceConfig {
@@ -70,6 +71,7 @@ fn redis_cli_talks_to_kv_on_the_user_stack() {
         pcap: None,
         fault: None,
         idle_sleep: Duration::ZERO,
+        worker: Default::default(),
     };
     let listen = [Listen::new(SocketAddr::new(IpAddr::V4(stack), 6379))];
     let make = {

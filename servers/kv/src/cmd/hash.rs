@@ -1,10 +1,13 @@
-//! Hash commands.
+//! Hash commands; also `scan_indexed` (the cursor walk of HSCAN, SSCAN, ZSCAN) and `shuffle`
+//! (random picks for HRANDFIELD and SRANDMEMBER).
 
 use bytes::Bytes;
 
-use super::*;
-use crate::resp::{fmt_incr_float, parse_f64};
-use crate::store::{fast_rand, glob, new_map, Map, Value};
+use super::args::*;
+use super::keys;
+use super::table::*;
+use crate::resp::{fmt_incr_float, parse_f64, parse_i64, Out};
+use crate::store::{fast_rand, glob, new_map, Keys, Map, Value};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE | DENYOOM;
@@ -183,13 +186,13 @@ fn hincrby(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     };
     let cur = match h.get(a[2]) {
         None => 0,
-        Some(v) => match crate::resp::parse_i64(v) {
+        Some(v) => match parse_i64(v) {
             Some(v) => v,
             None => return out.err("ERR hash value is not an integer"),
         },
     };
     let Some(n) = cur.checked_add(by) else {
-        return out.err("ERR increment or decrement would overflow");
+        return out.err(E_OVERFLOW);
     };
     let mut b = itoa::Buffer::new();
     h.insert(bytes(a[2]), bytes(b.format(n).as_bytes()));
@@ -211,7 +214,7 @@ fn hincrbyfloat(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     };
     let n = cur + by;
     if !n.is_finite() {
-        return out.err("ERR increment would produce NaN or Infinity");
+        return out.err(E_INCR_NAN);
     }
     let s = fmt_incr_float(n);
     h.insert(bytes(a[2]), bytes(s.as_bytes()));

@@ -1,7 +1,12 @@
-//! Generic keyspace commands: DEL, EXISTS, TTLs, SCAN, RENAME, COPY, MOVE, OBJECT, FLUSH*, ...
+//! Keyspace commands (Redis's `db.c` and `expire.c`): DEL, UNLINK, EXISTS, TOUCH, TYPE, the
+//! EXPIRE and TTL families, PERSIST, KEYS, SCAN, RANDOMKEY, RENAME(NX), COPY, MOVE, OBJECT,
+//! DBSIZE, FLUSHDB, FLUSHALL, SWAPDB. Shared with the type files: `scan_opts` and
+//! `parse_cursor` (the *SCAN arguments), `encoding` (OBJECT ENCODING, DEBUG OBJECT).
 
-use super::*;
-use crate::store::{fast_rand, glob, idle_seconds, lfu_decayed, Entry, Value, SHARDS};
+use super::args::*;
+use super::table::*;
+use crate::resp::{parse_i64, Out};
+use crate::store::{fast_rand, glob, idle_seconds, lfu_decayed, Entry, Keys, Value, SHARDS};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE;
@@ -129,7 +134,7 @@ fn expire_generic(
         }
     });
     let Some(at) = at else {
-        return out.err(&format!("ERR invalid expire time in '{name}' command"));
+        return expire_err(out, name);
     };
     let Some(e) = k.get(a[1]) else {
         return out.int(0);
@@ -395,10 +400,10 @@ fn copy(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         if eq(a[i], "replace") {
             replace = true;
         } else if eq(a[i], "db") && i + 1 < a.len() {
-            let Some(d) = int(out, a[i + 1]) else { return };
-            if d < 0 || d as usize >= c.srv.store.databases {
-                return out.err("ERR DB index is out of range");
-            }
+            let last = c.srv.store.databases as i64 - 1;
+            let Some(d) = bounded(out, a[i + 1], 0, last, E_DB_RANGE) else {
+                return;
+            };
             db = d as usize;
             i += 1;
         } else {
@@ -407,7 +412,7 @@ fn copy(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         i += 1;
     }
     if a[1] == a[2] && db == k.db {
-        return out.err("ERR source and destination objects are the same");
+        return out.err(E_SAME_OBJECT);
     }
     let Some(src) = k.get(a[1]) else {
         return out.int(0);
@@ -427,14 +432,13 @@ fn copy(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn move_(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(d) =
-        crate::resp::parse_i64(a[2]).filter(|&d| d >= 0 && (d as usize) < c.srv.store.databases)
-    else {
-        return out.err("ERR DB index is out of range");
+    let last = c.srv.store.databases as i64 - 1;
+    let Some(d) = range(out, a[2], 0, last, E_DB_RANGE) else {
+        return;
     };
     let (src, dst) = (k.db, d as usize);
     if src == dst {
-        return out.err("ERR source and destination objects are the same");
+        return out.err(E_SAME_OBJECT);
     }
     if k.get(a[1]).is_none() {
         return out.int(0);
@@ -455,7 +459,7 @@ fn move_(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 /// OBJECT ENCODING as Redis 7.0 would report it for the same data.
 pub fn encoding(v: &Value) -> &'static str {
     match v {
-        Value::Str(b) if b.len() <= 20 && crate::resp::parse_i64(b).is_some() => "int",
+        Value::Str(b) if b.len() <= 20 && parse_i64(b).is_some() => "int",
         Value::Str(b) if b.len() <= 44 => "embstr",
         Value::Str(_) => "raw",
         Value::List(l) if l.len() <= 128 && l.iter().all(|e| e.len() <= 64) => "listpack",
@@ -466,11 +470,7 @@ pub fn encoding(v: &Value) -> &'static str {
             "listpack"
         }
         Value::Hash(_) => "hashtable",
-        Value::Set(s)
-            if s.len() <= 512 && s.iter().all(|m| crate::resp::parse_i64(m).is_some()) =>
-        {
-            "intset"
-        }
+        Value::Set(s) if s.len() <= 512 && s.iter().all(|m| parse_i64(m).is_some()) => "intset",
         Value::Set(_) => "hashtable",
         Value::ZSet(z) if z.len() <= 128 && z.scores.keys().all(|m| m.len() <= 64) => "listpack",
         Value::ZSet(_) => "skiplist",
@@ -554,12 +554,12 @@ fn flushall(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 
 fn swapdb(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let n = c.srv.store.databases as i64;
-    let parse = |x: &[u8]| crate::resp::parse_i64(x);
+    let parse = |x: &[u8]| parse_i64(x);
     let (Some(x), Some(y)) = (parse(a[1]), parse(a[2])) else {
         return out.err("ERR invalid first DB index");
     };
     if !(0..n).contains(&x) || !(0..n).contains(&y) {
-        return out.err("ERR DB index is out of range");
+        return out.err(E_DB_RANGE);
     }
     for s in k.each_shard() {
         s.dbs.swap(x as usize, y as usize);

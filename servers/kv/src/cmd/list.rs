@@ -1,9 +1,14 @@
-//! List commands, including the blocking ones.
+//! List commands, including the blocking ones; `block` turns a blocking command that found
+//! nothing into a wait (also used by BZPOPMIN/BZPOPMAX).
 
 use std::collections::VecDeque;
 
-use super::*;
-use crate::store::{Value, Waiter};
+use super::args::*;
+use super::string;
+use super::table::*;
+use crate::resp::Out;
+use crate::server::BlockReq;
+use crate::store::{Keys, Value, Waiter};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE | DENYOOM;
@@ -105,9 +110,9 @@ fn pop_n(k: &mut Keys, key: &[u8], left: bool, n: usize) -> Vec<bytes::Bytes> {
 fn pop(k: &mut Keys, out: &mut Out, a: &[&[u8]], left: bool) {
     let count = match a.len() {
         2 => None,
-        3 => match crate::resp::parse_i64(a[2]) {
-            Some(n) if n >= 0 => Some(n as usize),
-            _ => return out.err("ERR value is out of range, must be positive"),
+        3 => match range(out, a[2], 0, i64::MAX, E_POSITIVE) {
+            Some(n) => Some(n as usize),
+            None => return,
         },
         _ => return arity_err(out, if left { "lpop" } else { "rpop" }),
     };
@@ -399,8 +404,8 @@ fn rpoplpush(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn lmpop(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(n) = crate::resp::parse_i64(a[1]).filter(|&n| n > 0) else {
-        return out.err("ERR numkeys should be greater than 0");
+    let Some(n) = range(out, a[1], 1, i64::MAX, E_NUMKEYS) else {
+        return;
     };
     let n = n as usize;
     if a.len() < 2 + n + 1 {
@@ -412,10 +417,12 @@ fn lmpop(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let mut count = 1;
     match &a[3 + n..] {
         [] => {}
-        [c, v] if eq(c, "count") => match crate::resp::parse_i64(v) {
-            Some(x) if x > 0 => count = x as usize,
-            _ => return out.err("ERR count should be greater than 0"),
-        },
+        [c, v] if eq(c, "count") => {
+            match range(out, v, 1, i64::MAX, "ERR count should be greater than 0") {
+                Some(x) => count = x as usize,
+                None => return,
+            }
+        }
         _ => return out.err(E_SYNTAX),
     }
     for key in &a[2..2 + n] {

@@ -1,11 +1,16 @@
-//! Pub/Sub: a registry shared by the workers; deliveries go to the subscriber's worker as
-//! messages, so a PUBLISH on one core reaches subscribers on every core.
+//! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB. The registry
+//! (`Server::pubsub`) is shared by the workers; deliveries go to the subscriber's worker as
+//! messages, so a PUBLISH on one core reaches subscribers on every core (`publish_to`; the
+//! subscriber's worker writes them with `encode_message`). `drop_all` forgets a client's
+//! subscriptions.
 
 use bytes::Bytes;
 
-use super::*;
-use crate::server::{lock, Client};
-use crate::store::{glob, HMap};
+use super::args::*;
+use super::table::*;
+use crate::resp::Out;
+use crate::server::{lock, Client, Msg, Server};
+use crate::store::{glob, HMap, Keys};
 
 pub fn commands() -> Vec<Cmd> {
     let p = PUBSUB | LOADING | STALE | NOQUEUE;

@@ -2,8 +2,11 @@
 
 use bytes::Bytes;
 
-use super::*;
-use crate::store::{fast_rand, glob, new_set, Set, Value};
+use super::args::*;
+use super::table::*;
+use super::{hash, keys};
+use crate::resp::Out;
+use crate::store::{fast_rand, glob, new_set, Keys, Set, Value};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE | DENYOOM;
@@ -126,7 +129,7 @@ fn spop(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
         return;
     };
     if count.is_some_and(|c| c < 0) {
-        return out.err("ERR value is out of range, must be positive");
+        return out.err(E_POSITIVE);
     }
     let Ok(s) = set(k, out, a[1]) else { return };
     let Some(s) = s else {
@@ -270,8 +273,8 @@ fn sdiffstore(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 }
 
 fn sintercard(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(n) = crate::resp::parse_i64(a[1]).filter(|&n| n > 0) else {
-        return out.err("ERR numkeys should be greater than 0");
+    let Some(n) = range(out, a[1], 1, i64::MAX, E_NUMKEYS) else {
+        return;
     };
     let n = n as usize;
     if a.len() < 2 + n {
@@ -280,9 +283,11 @@ fn sintercard(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let mut limit = usize::MAX;
     match &a[2 + n..] {
         [] => {}
-        [l, v] if eq(l, "limit") => match crate::resp::parse_i64(v) {
-            Some(x) if x >= 0 => limit = if x == 0 { usize::MAX } else { x as usize },
-            _ => return out.err("ERR LIMIT can't be negative"),
+        [l, v] if eq(l, "limit") => match range(out, v, 0, i64::MAX, "ERR LIMIT can't be negative")
+        {
+            Some(0) => limit = usize::MAX,
+            Some(x) => limit = x as usize,
+            None => return,
         },
         _ => return out.err(E_SYNTAX),
     }

@@ -1,10 +1,13 @@
-//! String and bitmap commands.
+//! String commands; the bitmap ones are in `bitmap`, on the same values. Shared helpers:
+//! `get_str`, `store_in_place`, `norm_range` (Redis's start/end index rules, also for lists
+//! and sorted sets), `expire_at`, `MAX_STRING`.
 
 use bytes::Bytes;
 
-use super::*;
-use crate::resp::fmt_incr_float;
-use crate::store::{Str, Value};
+use super::args::*;
+use super::table::*;
+use crate::resp::{fmt_incr_float, parse_f64, parse_i64, Out};
+use crate::store::{Keys, Str, Value};
 
 pub fn commands() -> Vec<Cmd> {
     let w = WRITE | DENYOOM;
@@ -31,11 +34,6 @@ pub fn commands() -> Vec<Cmd> {
         cmd("getrange", 4, READONLY, (1, 1, 1), "string", getrange),
         cmd("substr", 4, READONLY, (1, 1, 1), "string", getrange),
         cmd("setrange", 4, w, (1, 1, 1), "string", setrange),
-        cmd("setbit", 4, w, (1, 1, 1), "bitmap", setbit),
-        cmd("getbit", 3, r, (1, 1, 1), "bitmap", getbit),
-        cmd("bitcount", -2, READONLY, (1, 1, 1), "bitmap", bitcount),
-        cmd("bitpos", -3, READONLY, (1, 1, 1), "bitmap", bitpos),
-        cmd("bitop", -4, w, (2, -1, 1), "bitmap", bitop),
     ]
 }
 
@@ -52,10 +50,19 @@ pub fn get_str(k: &mut Keys, out: &mut Out, key: &[u8]) -> Result<Option<Bytes>,
     }
 }
 
+/// A stored string value: large ones are referenced, small ones copied.
+#[inline]
+fn reply_str(out: &mut Out, s: &Str) {
+    match s {
+        Str::Small(b) => out.bulk(b),
+        Str::Shared(b) => out.bulk_bytes(b),
+    }
+}
+
 fn get(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     match k.read(a[1]).map(|e| &e.val) {
         None => out.null(),
-        Some(Value::Str(b)) => out.bulk_val(b),
+        Some(Value::Str(b)) => reply_str(out, b),
         Some(_) => out.err(E_WRONGTYPE),
     }
 }
@@ -108,7 +115,7 @@ fn parse_set(c: &Ctx, out: &mut Out, a: &[&[u8]], name: &str) -> Option<SetOpts>
             let unit_ms = eq(opt, "px") || eq(opt, "pxat");
             let abs = eq(opt, "exat") || eq(opt, "pxat");
             let Some(at) = expire_at(c.now, v, unit_ms, abs) else {
-                out.err(&format!("ERR invalid expire time in '{name}' command"));
+                expire_err(out, name);
                 return None;
             };
             o.exp = Some(at);
@@ -175,7 +182,7 @@ fn setnx(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 fn setex_common(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]], ms: bool, name: &str) {
     let Some(v) = int(out, a[2]) else { return };
     let Some(at) = expire_at(c.now, v, ms, false) else {
-        return out.err(&format!("ERR invalid expire time in '{name}' command"));
+        return expire_err(out, name);
     };
     k.set(a[1], Value::Str(Str::new(a[3])), Some(at), false);
     out.ok()
@@ -193,7 +200,7 @@ fn mget(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     out.array(a.len() - 1);
     for key in &a[1..] {
         match k.read(key).map(|e| &e.val) {
-            Some(Value::Str(b)) => out.bulk_val(b),
+            Some(Value::Str(b)) => reply_str(out, b),
             _ => out.null(),
         }
     }
@@ -258,7 +265,7 @@ fn getex(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
                 eq(a[i], "exat") || eq(a[i], "pxat"),
             );
             let Some(at) = expire_at(c.now, v, ms, abs) else {
-                return out.err("ERR invalid expire time in 'getex' command");
+                return expire_err(out, "getex");
             };
             exp = Some(at);
             i += 1;
@@ -286,14 +293,14 @@ fn getex(c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
 fn incr_common(k: &mut Keys, out: &mut Out, key: &[u8], by: i64) {
     let cur = match k.read(key).map(|e| &e.val) {
         None => 0,
-        Some(Value::Str(b)) => match crate::resp::parse_i64(b) {
+        Some(Value::Str(b)) => match parse_i64(b) {
             Some(v) => v,
             None => return out.err(E_NOTINT),
         },
         Some(_) => return out.err(E_WRONGTYPE),
     };
     let Some(n) = cur.checked_add(by) else {
-        return out.err("ERR increment or decrement would overflow");
+        return out.err(E_OVERFLOW);
     };
     let mut buf = itoa::Buffer::new();
     store_in_place(k, key, Str::new(buf.format(n).as_bytes()));
@@ -301,7 +308,7 @@ fn incr_common(k: &mut Keys, out: &mut Out, key: &[u8], by: i64) {
 }
 
 /// Replaces a string's bytes keeping its TTL.
-fn store_in_place(k: &mut Keys, key: &[u8], v: Str) {
+pub fn store_in_place(k: &mut Keys, key: &[u8], v: Str) {
     k.set(key, Value::Str(v), None, true);
 }
 
@@ -334,14 +341,14 @@ fn incrbyfloat(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     };
     let cur = match cur {
         None => 0.0,
-        Some(b) => match crate::resp::parse_f64(&b) {
+        Some(b) => match parse_f64(&b) {
             Some(v) => v,
             None => return out.err(E_NOTFLOAT),
         },
     };
     let n = cur + by;
     if !n.is_finite() {
-        return out.err("ERR increment would produce NaN or Infinity");
+        return out.err(E_INCR_NAN);
     }
     let s = fmt_incr_float(n);
     store_in_place(k, a[1], Str::new(s.as_bytes()));
@@ -391,7 +398,8 @@ fn getrange(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     }
 }
 
-const MAX_STRING: i64 = 512 * 1024 * 1024;
+/// proto-max-bulk-len: the longest string SETRANGE and SETBIT may grow a value to.
+pub const MAX_STRING: i64 = 512 * 1024 * 1024;
 
 fn setrange(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let Some(off) = int(out, a[2]) else { return };
@@ -416,178 +424,4 @@ fn setrange(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
     let n = v.len();
     store_in_place(k, a[1], Str::from_vec(v));
     out.int(n as i64)
-}
-
-fn bit_offset(out: &mut Out, a: &[u8]) -> Option<usize> {
-    match crate::resp::parse_i64(a) {
-        Some(v) if (0..(MAX_STRING * 8)).contains(&v) => Some(v as usize),
-        _ => {
-            out.err("ERR bit offset is not an integer or out of range");
-            None
-        }
-    }
-}
-
-fn setbit(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(off) = bit_offset(out, a[2]) else {
-        return;
-    };
-    let on = match a[3] {
-        b"1" => true,
-        b"0" => false,
-        _ => return out.err("ERR bit is not an integer or out of range"),
-    };
-    let Ok(cur) = get_str(k, out, a[1]) else {
-        return;
-    };
-    let mut v = cur.map(|b| b.to_vec()).unwrap_or_default();
-    let byte = off / 8;
-    if v.len() <= byte {
-        v.resize(byte + 1, 0);
-    }
-    let mask = 0x80u8 >> (off % 8);
-    let old = v[byte] & mask != 0;
-    if on {
-        v[byte] |= mask;
-    } else {
-        v[byte] &= !mask;
-    }
-    store_in_place(k, a[1], Str::from_vec(v));
-    out.int(old as i64)
-}
-
-fn getbit(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let Some(off) = bit_offset(out, a[2]) else {
-        return;
-    };
-    let Ok(cur) = get_str(k, out, a[1]) else {
-        return;
-    };
-    let bit = cur
-        .and_then(|b| b.get(off / 8).map(|x| x & (0x80 >> (off % 8)) != 0))
-        .unwrap_or(false);
-    out.int(bit as i64)
-}
-
-/// Optional [start end [BYTE|BIT]] of BITCOUNT/BITPOS: (start, end, bit unit, end given).
-fn bit_range(out: &mut Out, a: &[&[u8]]) -> Option<(i64, i64, bool, bool)> {
-    match a.len() {
-        0 => Some((0, -1, false, false)),
-        1 => {
-            let s = int(out, a[0])?;
-            Some((s, -1, false, false))
-        }
-        2 | 3 => {
-            let (s, e) = (int(out, a[0])?, int(out, a[1])?);
-            let bit = match a.get(2) {
-                None => false,
-                Some(u) if eq(u, "bit") => true,
-                Some(u) if eq(u, "byte") => false,
-                Some(_) => {
-                    out.err(E_SYNTAX);
-                    return None;
-                }
-            };
-            Some((s, e, bit, true))
-        }
-        _ => {
-            out.err(E_SYNTAX);
-            None
-        }
-    }
-}
-
-fn bitcount(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    if a.len() == 3 {
-        return out.err(E_SYNTAX);
-    }
-    let Some((s, e, bit, _)) = bit_range(out, &a[2..]) else {
-        return;
-    };
-    let Ok(v) = get_str(k, out, a[1]) else { return };
-    let v = v.unwrap_or_default();
-    let len = if bit {
-        v.len() as i64 * 8
-    } else {
-        v.len() as i64
-    };
-    let Some((s, e)) = norm_range(s, e, len) else {
-        return out.int(0);
-    };
-    let n: u64 = if bit {
-        (s..=e)
-            .filter(|i| v[i / 8] & (0x80 >> (i % 8)) != 0)
-            .count() as u64
-    } else {
-        v[s..=e].iter().map(|b| b.count_ones() as u64).sum()
-    };
-    out.int(n as i64)
-}
-
-fn bitpos(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let want = match a[2] {
-        b"1" => true,
-        b"0" => false,
-        _ => return out.err("ERR The bit argument must be 1 or 0."),
-    };
-    let Some((s, e, bit, end_given)) = bit_range(out, &a[3..]) else {
-        return;
-    };
-    let Ok(v) = get_str(k, out, a[1]) else { return };
-    let Some(v) = v else {
-        return out.int(if want { -1 } else { 0 });
-    };
-    let len = if bit {
-        v.len() as i64 * 8
-    } else {
-        v.len() as i64
-    };
-    let Some((s, e)) = norm_range(s, e, len) else {
-        return out.int(-1);
-    };
-    let (first, last) = if bit { (s, e) } else { (s * 8, e * 8 + 7) };
-    for i in first..=last {
-        if (v[i / 8] & (0x80 >> (i % 8)) != 0) == want {
-            return out.int(i as i64);
-        }
-    }
-    // Looking for a clear bit past the end of the string: the string is zero-padded.
-    if !want && !end_given {
-        return out.int(last as i64 + 1);
-    }
-    out.int(-1)
-}
-
-fn bitop(_c: &mut Ctx, k: &mut Keys, out: &mut Out, a: &[&[u8]]) {
-    let op = a[1].to_ascii_lowercase();
-    if !matches!(&op[..], b"and" | b"or" | b"xor" | b"not") {
-        return out.err(E_SYNTAX);
-    }
-    if &op[..] == b"not" && a.len() != 4 {
-        return out.err("ERR BITOP NOT must be called with a single source key.");
-    }
-    let mut srcs = Vec::new();
-    for key in &a[3..] {
-        match get_str(k, out, key) {
-            Ok(v) => srcs.push(v.unwrap_or_default()),
-            Err(()) => return,
-        }
-    }
-    let len = srcs.iter().map(|s| s.len()).max().unwrap_or(0);
-    let mut res = vec![0u8; len];
-    for (i, r) in res.iter_mut().enumerate() {
-        let byte = |s: &Bytes| s.get(i).copied().unwrap_or(0);
-        *r = match &op[..] {
-            b"not" => !byte(&srcs[0]),
-            b"and" => srcs.iter().map(byte).fold(0xff, |x, y| x & y),
-            b"or" => srcs.iter().map(byte).fold(0, |x, y| x | y),
-            _ => srcs.iter().map(byte).fold(0, |x, y| x ^ y),
-        };
-    }
-    if len == 0 {
-        k.remove(a[2]);
-    } else {
-        k.set(a[2], Value::Str(Str::from_vec(res)), None, false);
-    }
-    out.int(len as i64)
 }

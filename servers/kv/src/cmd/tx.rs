@@ -4,9 +4,11 @@
 //! records a per-key version kept in the key's shard while the key is watched; any modification
 //! bumps it and EXEC compares.
 
-use super::*;
-use crate::server::Client;
-use crate::store::{Shard, SHARDS};
+use super::args::*;
+use super::table::*;
+use crate::resp::Out;
+use crate::server::{bump, Client, Server};
+use crate::store::{Keys, Shard, SHARDS};
 
 pub fn commands() -> Vec<Cmd> {
     vec![
@@ -148,8 +150,11 @@ fn exec(c: &mut Ctx, k: &mut Keys, out: &mut Out, _a: &[&[u8]]) {
     out.array(queue.len());
     for argv in &queue {
         let args: Vec<&[u8]> = argv.iter().map(|b| &b[..]).collect();
-        let Some(idx) = lookup(args[0]) else { continue };
-        let cmd = &TABLE[idx];
+        let table = c.table;
+        let Some(idx) = table.lookup(args[0]) else {
+            continue;
+        };
+        let cmd = &table[idx];
         k.db = c.cl.db;
         (cmd.run)(c, k, out, &args);
         bump(&c.srv.cmdstats[c.worker][idx].calls, 1);

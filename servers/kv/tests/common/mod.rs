@@ -34,7 +34,9 @@ impl Proc {
 
     /// SIGTERM, then wait up to `limit` for the process to exit; true if it did.
     pub fn terminate(&mut self, limit: Duration) -> bool {
-        unsafe { libc_kill(self.child.id() as i32, 15) };
+        // SAFETY: kill(2) takes two integers and touches no memory of ours; the pid is our own
+        // child's, not yet reaped (we wait for it below or in Drop), so it cannot be reused.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let end = Instant::now() + limit;
         while Instant::now() < end {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -44,11 +46,6 @@ impl Proc {
         }
         false
     }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 impl Drop for Proc {
