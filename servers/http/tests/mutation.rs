@@ -233,8 +233,8 @@ fn mutated_requests_never_crash_or_freeze() {
         .iter()
         .filter(|(_, o, _)| o.status.is_some())
         .count();
-    // Closed only by fs-httpd's own 1 s timer: the client's FIN was not noticed (see
-    // docs/DESIGN.md, fs-httpd: the kernel transport can miss a FIN that arrives with data).
+    // Closed only by fs-httpd's own 1 s timer: the client's FIN was not noticed (the kernel
+    // transport once missed a FIN that came with the last data; docs/DESIGN.md, fs-httpd).
     let by_timer = results
         .iter()
         .filter(|(_, o, _)| o.after >= Duration::from_millis(900))

@@ -591,6 +591,30 @@ impl Service for Httpd {
             self.close(cx, conn);
         }
     }
+
+    /// For the worker's log when a callback for `conn` panicked (a panic while a reply is
+    /// built is caught earlier, in `guard`, and logged with its request line).
+    fn describe(&self, conn: Conn) -> Option<String> {
+        let c = self.conns.get(conn.index())?.as_ref()?;
+        if c.conn != conn {
+            return None;
+        }
+        let doing = match &c.phase {
+            Phase::Idle => "between requests".to_string(),
+            Phase::Head(_) => format!("reading a head ({} bytes so far)", c.input.len()),
+            Phase::ChunkedBody(p) => format!(
+                "reading the chunked body of \"{}\"",
+                String::from_utf8_lossy(p.head.line()).escape_debug()
+            ),
+            Phase::Body(left) => format!("discarding a body ({left} bytes left)"),
+            Phase::Streaming => "streaming a response".to_string(),
+            Phase::Closed => "closing".to_string(),
+        };
+        Some(format!(
+            "peer {}, {} request(s) answered, {doing}",
+            c.peer, c.requests
+        ))
+    }
 }
 
 /// `now + timeout`; configured timeouts can be longer than an `Instant` can reach.
