@@ -60,7 +60,7 @@ fn respond(c: &mut Criterion) {
             b.iter(|| {
                 // What the service does per request once bytes have arrived.
                 let (head, _) = request::parse(&buf, LIMITS).unwrap();
-                let (host, path) = handler::request_host(&head);
+                let host = handler::request_host(&head);
                 let server = handler::select_server(&cfg, 0, &host);
                 let mut req = Request::new(
                     &cfg,
@@ -71,7 +71,7 @@ fn respond(c: &mut Criterion) {
                     Instant::now(),
                     SystemTime::now(),
                 );
-                let target = path.unwrap_or_else(|| head.target());
+                let target = head.target();
                 black_box(handler.handle(&mut req, &target))
             })
         });

@@ -74,11 +74,15 @@ pub fn render(
 
 /// `25-Nov-2026 01:40`, UTC.
 fn date(secs: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
     // httpdate renders "Wed, 25 Nov 2026 01:40:19 GMT": reuse its calendar arithmetic.
-    let h = httpdate::fmt_http_date(t);
+    let h = crate::files::http_date(secs);
     let p: Vec<&str> = h.split(' ').collect();
-    format!("{}-{}-{} {}", p[1], p[2], p[3], &p[4][..5])
+    match p.as_slice() {
+        [_, day, month, year, time, ..] => {
+            format!("{day}-{month}-{year} {}", time.get(..5).unwrap_or(time))
+        }
+        _ => h,
+    }
 }
 
 fn human_size(n: u64) -> String {

@@ -139,13 +139,18 @@ fn read_info(path: &Path, meta: &Metadata, max_content: u64) -> io::Result<FileI
     })
 }
 
+/// The last second httpdate can render (it panics on years past 9999).
+const LAST_DATE: i64 = 253_402_300_799;
+
+/// An HTTP-date for `secs` since the epoch, clamped to 1970..=9999 (file times and `expires`
+/// offsets can lie outside).
 pub fn http_date(secs: i64) -> String {
-    let t = if secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(secs as u64)
-    } else {
-        UNIX_EPOCH
-    };
-    httpdate::fmt_http_date(t)
+    httpdate::fmt_http_date(system_time(secs))
+}
+
+/// `secs` since the epoch as a `SystemTime`, clamped to what dates can show.
+pub fn system_time(secs: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.clamp(0, LAST_DATE) as u64)
 }
 
 pub fn unix_secs(t: SystemTime) -> i64 {

@@ -3,6 +3,7 @@
 pub mod autoindex;
 pub mod config;
 pub mod files;
+pub mod fuzzing;
 pub mod handler;
 pub mod log;
 pub mod request;

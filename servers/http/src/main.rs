@@ -105,6 +105,10 @@ fn serve(cfg: Arc<Config>, path: &std::path::Path) -> std::io::Result<()> {
         }
     }
     rt.join();
+    let panics = fs_httpd::service::request_panics();
+    if panics > 0 {
+        eprintln!("fs-httpd: {panics} request(s) panicked; each closed only its connection");
+    }
     Ok(())
 }
 

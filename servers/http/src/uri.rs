@@ -45,7 +45,7 @@ pub fn normalize(target: &[u8], merge_slashes: bool) -> Result<Normalized<'_>, B
 fn is_plain(path: &[u8]) -> bool {
     let mut prev = 0;
     for &b in path {
-        if b == b'%' || (prev == b'/' && (b == b'.' || b == b'/')) {
+        if b == b'%' || b == 0 || (prev == b'/' && (b == b'.' || b == b'/')) {
             return false;
         }
         prev = b;
@@ -53,6 +53,7 @@ fn is_plain(path: &[u8]) -> bool {
     true
 }
 
+/// Decodes `%XX`; a NUL, raw or encoded, is refused.
 fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, BadPath> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;

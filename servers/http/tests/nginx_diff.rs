@@ -1,40 +1,45 @@
 //! Differential test: the same raw requests to nginx (Debian's, the behavioural oracle) and to
 //! fs-httpd serving the same document root with equivalent configurations. Compares status,
-//! the headers clients depend on, and a hash of the body. Skips (saying so) without nginx.
+//! the headers clients depend on, and a hash of the body (`common::nginx::summary`).
+//! Three sets: hand-written cases for every feature, the edge cases of issue 11, and a
+//! generated matrix (methods x versions x targets x headers x bodies). Skips (saying so)
+//! without nginx.
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "nginx_diff/matrix.rs"]
+mod matrix;
 
-use common::{exchange, have, Response, Server, Site};
-use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
 
-const COMPARED: &[&str] = &[
-    "Content-Length",
-    "Content-Type",
-    "ETag",
-    "Last-Modified",
-    "Content-Range",
-    "Location",
-    "Accept-Ranges",
-    "Content-Encoding",
-    "Vary",
-    "Transfer-Encoding",
-    "Expires",
-    "Cache-Control",
-];
+use common::nginx::{start_nginx, summary, FS_CONFIG};
+use common::{exchange_pipeline, have, Server, Site};
 
-/// Requests where fs-httpd deliberately differs from nginx (RFC over oracle), with the reason.
+/// Requests where fs-httpd deliberately differs from nginx (RFC or issue 11 over the oracle),
+/// found by a needle in the request, with the reason.
 const DEVIATIONS: &[(&str, &str)] = &[
     ("GET /\r\n", "HTTP/0.9 is refused (400); nginx answers it"),
     (
         "3\nabc",
         "a bare LF in a chunk line is a framing error (RFC 9112 §7.1); nginx accepts it",
     ),
+    (
+        "X-Case: truncated-chunked",
+        "a chunked body is read whole before the answer (issue 11: never a 200 before the \
+         framing is known good); nginx answers first and reads the rest later",
+    ),
+    (
+        "Transfer-Encoding: chunked, gzip",
+        "chunked not last is 400 and close (RFC 9112 §6.3 MUST); nginx answers 501 and closes",
+    ),
+    (
+        "X-Case: oversized-chunked",
+        "a chunked body past client_max_body_size is 413 and close (bounded work per request); \
+         nginx discards any amount for a static file",
+    ),
 ];
 
+/// The first hand-written cases: every feature once.
 fn requests() -> Vec<String> {
     let mut r: Vec<String> = [
         "GET / HTTP/1.1",
@@ -159,220 +164,229 @@ fn requests() -> Vec<String> {
     r
 }
 
-const FS_CONFIG: &str = r#"
-[runtime]
-workers = 1
-[http]
-access_log = "off"
-error_log = "{dir}/fs-error.log"
-mime_types = "/etc/nginx/mime.types"
-server_tokens = false
-client_max_body_size = "1k"
-
-[[server]]
-listen = ["127.0.0.1:0"]
-server_name = ["localhost"]
-root = "{root}"
-error_page = ["404 /404.html"]
-
-[[server.location]]
-match = "= /600"
-return = "200 six hundred"
-[[server.location]]
-match = "^~ /static/"
-expires = "1h"
-[[server.location]]
-match = "~ \\.js$"
-return = "200 regex-js"
-[[server.location]]
-match = "~* \\.CSS$"
-[[server.location]]
-match = "/alias/"
-alias = "{dir}/alias-target/"
-[[server.location]]
-match = "/try/"
-try_files = ["$uri", "/hello.txt"]
-[[server.location]]
-match = "/try404/"
-try_files = ["$uri", "=404"]
-[[server.location]]
-match = "/gz/"
-alias = "{root}/"
-gzip_static = true
-gzip_vary = true
-[[server.location]]
-match = "/redirect"
-return = "301 /hello.txt"
-[[server.location]]
-match = "/external"
-return = "https://example.org/x"
-[[server.location]]
-match = "/gone"
-return = "410"
-[[server.location]]
-match = "/vars"
-return = "200 $request_method $uri|$args|$is_args|$request_uri|$host|$scheme"
-[[server.location]]
-match = "/https"
-return = "301 https://$host$request_uri"
-[[server.location]]
-match = "/list/"
-alias = "{root}/dir/"
-autoindex = true
-[[server.location]]
-match = "/errpage/"
-error_page = ["404 =200 /hello.txt"]
-"#;
-
-const NGINX_CONFIG: &str = r#"
-user root;
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {dir}/nginx-error.log;
-pid {dir}/nginx.pid;
-events { worker_connections 256; }
-http {
-    include /etc/nginx/mime.types;
-    default_type text/plain;
-    access_log off;
-    server_tokens off;
-    client_max_body_size 1k;
-    server {
-        listen 127.0.0.1:{port};
-        server_name localhost;
-        root {root};
-        error_page 404 /404.html;
-        location = /600 { return 200 "six hundred"; }
-        location ^~ /static/ { expires 1h; }
-        location ~ \.js$ { return 200 "regex-js"; }
-        location ~* \.CSS$ { }
-        location /alias/ { alias {dir}/alias-target/; }
-        location /try/ { try_files $uri /hello.txt; }
-        location /try404/ { try_files $uri =404; }
-        location /gz/ { alias {root}/; gzip_static on; gzip_vary on; }
-        location /redirect { return 301 /hello.txt; }
-        location /external { return https://example.org/x; }
-        location /gone { return 410; }
-        location /vars { return 200 "$request_method $uri|$args|$is_args|$request_uri|$host|$scheme"; }
-        location /https { return 301 https://$host$request_uri; }
-        location /list/ { alias {root}/dir/; autoindex on; }
-        location /errpage/ { error_page 404 =200 /hello.txt; }
+/// The edge cases issue 11 lists, each measured against nginx 1.22.
+fn issue_cases() -> Vec<String> {
+    let close = "Host: localhost\r\nConnection: close\r\n";
+    let mut r = Vec::new();
+    // Range on HEAD: nginx answers 206 with the range's headers (and no body), also in a
+    // pipeline behind other requests.
+    for range in [
+        "bytes=0-3",
+        "bytes=-5",
+        "bytes=0-1,5-6",
+        "bytes=100-",
+        "bytes=5-2",
+    ] {
+        r.push(format!(
+            "HEAD /digits.txt HTTP/1.1\r\n{close}Range: {range}\r\n\r\n"
+        ));
     }
-}
-"#;
-
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    r.push(
+        "HEAD /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-3\r\n\r\n\
+         GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=1-2\r\n\r\n\
+         HEAD /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1,4-5\r\n\r\n\
+         HEAD /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=-10\r\n\r\n\
+         GET /hello.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            .to_string(),
+    );
+    // Range on an empty file (nginx sends it whole: its `start == 0` rule) and a 1-byte file.
+    for range in [
+        "bytes=0-0",
+        "bytes=-1",
+        "bytes=0-",
+        "bytes=1-2",
+        "bytes=0-0,0-0",
+    ] {
+        r.push(format!(
+            "GET /empty.txt HTTP/1.1\r\n{close}Range: {range}\r\n\r\n"
+        ));
+        r.push(format!(
+            "GET /one.txt HTTP/1.1\r\n{close}Range: {range}\r\n\r\n"
+        ));
     }
-}
-
-fn start_nginx(site: &Site) -> (Nginx, std::net::SocketAddr) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let conf = NGINX_CONFIG
-        .replace("{root}", &site.path("root").display().to_string())
-        .replace("{dir}", &site.dir.display().to_string())
-        .replace("{port}", &port.to_string());
-    let path = site.path("nginx.conf");
-    std::fs::write(&path, conf).unwrap();
-    let child = Command::new("nginx")
-        .arg("-c")
-        .arg(&path)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not start: {}",
-            std::fs::read_to_string(site.path("nginx-error.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    // gzip_static for HTTP/1.0 (gzip_http_version 1.1: the plain file) and through a proxy.
+    for (version, extra) in [
+        ("HTTP/1.0", ""),
+        (
+            "HTTP/1.0",
+            "Connection: keep-alive\r\nConnection: close\r\n",
+        ),
+        ("HTTP/1.1", "Via: 1.1 proxy\r\n"),
+        ("HTTP/1.1", "Accept-Encoding: deflate\r\n"),
+    ] {
+        r.push(format!(
+            "GET /gz/page.html {version}\r\nHost: localhost\r\nConnection: close\r\nAccept-Encoding: gzip\r\n{extra}\r\n"
+        ));
     }
-    (Nginx(child), addr)
-}
-
-/// What is compared of a response, with volatile parts normalised.
-fn summary(r: &Response, port: u16) -> String {
-    let mut out = format!("{}", r.status);
-    let boundary = r
-        .header("Content-Type")
-        .and_then(|t| t.split("boundary=").nth(1))
-        .map(str::to_string);
-    for name in COMPARED {
-        let Some(mut v) = r.header(name).map(str::to_string) else {
-            continue;
+    // Other HTTP/1.x minor versions and request-line spacing.
+    for line in [
+        "GET /hello.txt HTTP/1.2",
+        "GET /hello.txt HTTP/1.32",
+        "GET /hello.txt HTTP/1.01",
+        "GET /hello.txt HTTP/1.100",
+        "GET /hello.txt HTTP/1.1000",
+        "GET /hello.txt HTTP/01.1",
+        "GET /hello.txt HTTP/10.1",
+        "GET  /hello.txt  HTTP/1.1",
+        "GET /hello.txt HTTP/1.1 ",
+        "GET /hello .txt HTTP/1.1",
+        "GET /hello\t.txt HTTP/1.1",
+        "HEAD http://localhost HTTP/1.1",
+        "GET http://localhost?x=1 HTTP/1.1",
+        "GET HTTP://LOCALHOST/hello.txt HTTP/1.1",
+        "GET http://a..b/ HTTP/1.1",
+    ] {
+        r.push(format!("{line}\r\n{close}\r\n"));
+    }
+    // Malformed chunked bodies on several methods: 400 (or the request's own error) and close.
+    for method in [
+        "GET /600",
+        "POST /600",
+        "GET /hello.txt",
+        "POST /hello.txt",
+        "PUT /nope",
+        "HEAD /hello.txt",
+    ] {
+        for body in [
+            "zz\r\n",
+            "3\r\nabcX\r\n0\r\n\r\n",
+            "ffffffffffffffffff\r\n",
+            "3\r\nabc\r\n0\r\nX\rY\r\n\r\n",
+            "3\r\nabc\r\n0\r\n\r\r\n",
+        ] {
+            r.push(format!(
+                "{method} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+            ));
+        }
+        r.push(format!(
+            "{method} HTTP/1.1\r\nHost: localhost\r\nX-Case: truncated-chunked\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab"
+        ));
+    }
+    r.push(format!(
+        "POST /600 HTTP/1.1\r\nHost: localhost\r\nX-Case: oversized-chunked\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n{}\r\n0\r\n\r\n",
+        "x".repeat(2048)
+    ));
+    // Multi-range limits: max_ranges, ranges together larger than the file, a tiny file.
+    let many = vec!["0-0"; 500].join(",");
+    for (path, range) in [
+        ("/r1/digits.txt", "bytes=0-1,3-4"),
+        ("/r1/digits.txt", "bytes=0-1"),
+        ("/digits.txt", "bytes=0-15,0-15"),
+        ("/digits.txt", "bytes=0-9,10-19"),
+        ("/digits.txt", "bytes=0-9,10-19,0-0"),
+        ("/one.txt", many.as_str()),
+        ("/digits.txt", "bytes=0-1,,3-4"),
+        ("/digits.txt", "bytes=99999999999999999999-"),
+    ] {
+        let range = if range.starts_with("bytes") {
+            range.to_string()
+        } else {
+            format!("bytes={range}")
         };
-        if *name == "Location" {
-            v = v.replace(&format!(":{port}"), ":PORT");
-        }
-        if let Some(b) = &boundary {
-            v = v.replace(b, "BOUNDARY");
-        }
-        if *name == "Expires" {
-            v = "present".into();
-        }
-        // Error bodies name the server; only their status is compared.
-        if *name == "Content-Length" && r.status >= 300 {
-            continue;
-        }
-        out.push_str(&format!("\n{name}: {v}"));
+        r.push(format!(
+            "GET {path} HTTP/1.1\r\n{close}Range: {range}\r\n\r\n"
+        ));
     }
-    if r.status < 300 {
-        let mut body = r.body.clone();
-        if let Some(b) = &boundary {
-            body = String::from_utf8_lossy(&body)
-                .replace(b, "BOUNDARY")
-                .into_bytes();
-        }
-        out.push_str(&format!("\nbody sha256 {:x}", Sha256::digest(&body)));
-    }
-    out
+    r
 }
 
-#[test]
-fn same_answers_as_nginx() {
+/// Which responses of a pipeline answer HEAD requests (request lines after a blank line).
+fn head_flags(raw: &str) -> Vec<bool> {
+    let mut flags = vec![raw.trim_start().starts_with("HEAD ")];
+    flags.extend(raw.match_indices("\r\n\r\n").filter_map(|(i, _)| {
+        let next = &raw[i + 4..];
+        let method = next.split(' ').next()?;
+        (!method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()))
+            .then(|| method == "HEAD")
+    }));
+    flags
+}
+
+/// Sends every case to both servers (several at a time) and tallies the comparison.
+fn compare(cases: &[String], fs: SocketAddr, ng: SocketAddr) -> (usize, usize, usize) {
+    let results: Vec<(bool, Option<&str>, String)> = std::thread::scope(|scope| {
+        let chunks: Vec<_> = cases
+            .chunks(cases.len().div_ceil(8).max(1))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|raw| {
+                            let heads = head_flags(raw);
+                            let (ours, _) = exchange_pipeline(fs, raw.as_bytes(), &heads, false);
+                            let (theirs, _) = exchange_pipeline(ng, raw.as_bytes(), &heads, false);
+                            let a: Vec<String> =
+                                ours.iter().map(|r| summary(r, fs.port())).collect();
+                            let b: Vec<String> =
+                                theirs.iter().map(|r| summary(r, ng.port())).collect();
+                            let why = DEVIATIONS
+                                .iter()
+                                .find(|(needle, _)| raw.contains(needle))
+                                .map(|(_, why)| *why);
+                            let shown = raw.chars().take(160).collect::<String>();
+                            let report = format!(
+                                "{shown:?}\n--- fs-httpd\n{}\n--- nginx\n{}\n",
+                                a.join("\n~~\n"),
+                                b.join("\n~~\n")
+                            );
+                            (a == b, why, report)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        chunks.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let (mut passed, mut failed, mut deviations) = (0, 0, 0);
+    for (same, why, report) in results {
+        match (same, why) {
+            (true, _) => passed += 1,
+            (false, Some(why)) => {
+                deviations += 1;
+                eprintln!("deliberate deviation ({why}) for {report}");
+            }
+            (false, None) => {
+                failed += 1;
+                eprintln!("MISMATCH for {report}");
+            }
+        }
+    }
+    (passed, failed, deviations)
+}
+
+fn with_servers(name: &str, run: impl FnOnce(SocketAddr, SocketAddr)) {
     if !have("nginx") {
         eprintln!("skipped: nginx is not installed (CI installs nginx-light); 0 passed, 0 failed");
         return;
     }
-    let site = Site::new("diff");
+    let site = Site::new(name);
     let fs = Server::start(&site, FS_CONFIG);
     let (_nginx, ng_addr) = start_nginx(&site);
-    let (mut passed, mut failed, mut deviations) = (0, 0, 0);
-    for raw in requests() {
-        let head = raw.starts_with("HEAD");
-        let (ours, _) = exchange(fs.addr, raw.as_bytes(), head);
-        let (theirs, _) = exchange(ng_addr, raw.as_bytes(), head);
-        let a: Vec<String> = ours.iter().map(|r| summary(r, fs.addr.port())).collect();
-        let b: Vec<String> = theirs.iter().map(|r| summary(r, ng_addr.port())).collect();
-        let shown = raw.chars().take(120).collect::<String>();
-        if a == b {
-            passed += 1;
-        } else if let Some((_, why)) = DEVIATIONS.iter().find(|(needle, _)| raw.contains(needle)) {
-            deviations += 1;
-            eprintln!("deliberate deviation for {shown:?}: {why}");
-        } else {
-            failed += 1;
-            eprintln!(
-                "MISMATCH for {shown:?}\n--- fs-httpd\n{}\n--- nginx\n{}\n",
-                a.join("\n~~\n"),
-                b.join("\n~~\n")
-            );
-        }
-    }
-    println!(
-        "nginx differential: {passed} passed, {failed} failed, {deviations} deliberate deviations"
-    );
-    assert_eq!(failed, 0, "responses differ from nginx");
+    run(fs.addr, ng_addr);
+}
+
+#[test]
+fn same_answers_as_nginx() {
+    with_servers("diff", |fs, ng| {
+        let mut cases = requests();
+        cases.extend(issue_cases());
+        let (passed, failed, deviations) = compare(&cases, fs, ng);
+        println!(
+            "nginx differential: {passed} passed, {failed} failed, {deviations} deliberate deviations"
+        );
+        assert_eq!(failed, 0, "responses differ from nginx");
+    });
+}
+
+#[test]
+fn generated_cases_match_nginx() {
+    with_servers("matrix", |fs, ng| {
+        let cases = matrix::cases();
+        assert!(cases.len() >= 300, "{} cases", cases.len());
+        let (passed, failed, deviations) = compare(&cases, fs, ng);
+        println!(
+            "nginx differential, generated: {passed} passed, {failed} failed, {deviations} deliberate deviations"
+        );
+        assert_eq!(failed, 0, "responses differ from nginx");
+    });
 }

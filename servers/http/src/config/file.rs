@@ -73,6 +73,9 @@ pub struct Block {
     pub merge_slashes: Option<bool>,
 
     // Connections and limits.
+    /// Connections one worker keeps at most (nginx's `events { worker_connections }`);
+    /// `[http]` only.
+    pub worker_connections: Option<usize>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub keepalive_timeout: Option<Duration>,
     pub keepalive_requests: Option<u64>,

@@ -91,7 +91,14 @@ impl MimeTypes {
 
     /// Parses nginx's `types { text/html html htm; ... }` format.
     pub fn from_nginx_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // A regular file of sane size: never a device (/dev/zero) or a pipe that never ends.
+        const MAX: u64 = 4 << 20;
+        let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        let meta = std::fs::metadata(path).map_err(|e| fail(&e))?;
+        if !meta.is_file() || meta.len() > MAX {
+            return Err(fail(&"not a regular file of at most 4 MiB"));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
         Self::parse_nginx(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 

@@ -35,6 +35,8 @@ pub struct Config {
     pub by_listener: Vec<Vec<usize>>,
     pub servers: Vec<Server>,
     pub error_log: Option<LogTarget>,
+    /// Connections one worker keeps at most; more are closed at once.
+    pub worker_connections: usize,
 }
 
 #[derive(Debug)]
@@ -222,7 +224,20 @@ impl Settings {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let source = Source::read(path)?;
+    resolve(Source::read(path)?)
+}
+
+/// Validates configuration text as if read from `path` (relative paths in it are relative to
+/// `path`'s directory).
+pub fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
+    resolve(Source {
+        path: path.to_path_buf(),
+        text,
+    })
+}
+
+fn resolve(source: Source) -> Result<Config, ConfigError> {
+    let path = source.path.clone();
     let file: file::File = source.parse()?;
     let base = path
         .parent()
@@ -259,6 +274,20 @@ impl Resolver<'_> {
             "[http]",
             &["listen", "server_name", "match", "location", "internal"],
         )?;
+        let worker_connections = match file.http.worker_connections {
+            Some(0) => {
+                return Err(self.source.error(
+                    self.source
+                        .text
+                        .find("worker_connections")
+                        .map_or(0..0, |a| a..a),
+                    "worker_connections",
+                    "must be at least 1",
+                ))
+            }
+            Some(n) => n,
+            None => 512,
+        };
         self.apply(&mut http, &file.http)?;
         let error_log = match &file.http.error_log {
             Some(v) => self.log_target(v, true)?,
@@ -277,7 +306,11 @@ impl Resolver<'_> {
         let mut has_default: Vec<bool> = Vec::new();
         let mut servers = Vec::new();
         for (index, block) in file.server.iter().enumerate() {
-            self.reject_misplaced(block, "[[server]]", &["match", "internal"])?;
+            self.reject_misplaced(
+                block,
+                "[[server]]",
+                &["match", "internal", "worker_connections"],
+            )?;
             let mut settings = http.clone();
             settings.ret = None;
             self.apply(&mut settings, block)?;
@@ -326,6 +359,7 @@ impl Resolver<'_> {
             by_listener,
             servers,
             error_log,
+            worker_connections,
         })
     }
 
@@ -336,6 +370,7 @@ impl Resolver<'_> {
             "match" => b.match_.is_some(),
             "location" => b.location.is_some(),
             "internal" => b.internal.is_some(),
+            "worker_connections" => b.worker_connections.is_some(),
             _ => false,
         };
         match keys.iter().find(|k| present(k)) {
@@ -362,7 +397,11 @@ impl Resolver<'_> {
     ) -> Result<Vec<Location>, ConfigError> {
         let mut out = Vec::with_capacity(blocks.len());
         for b in blocks {
-            self.reject_misplaced(b, "a location", &["listen", "server_name"])?;
+            self.reject_misplaced(
+                b,
+                "a location",
+                &["listen", "server_name", "worker_connections"],
+            )?;
             let Some(m) = &b.match_ else {
                 let at = b.root.as_ref().map(|r| r.span()).unwrap_or(0..0);
                 return self.err(at, "match", "a location needs `match` (\"= /x\", \"^~ /x\", \"/x\", \"~ re\", \"~* re\" or \"@name\")");
@@ -751,13 +790,14 @@ impl Resolver<'_> {
         let parsed = (|| {
             let n: usize = w.next()?.parse().ok()?;
             let size = parse_size(w.next()?)? as usize;
-            (n >= 1 && (128..=1 << 20).contains(&size) && w.next().is_none()).then_some((n, size))
+            let n_ok = (1..=1024).contains(&n);
+            (n_ok && (128..=1 << 20).contains(&size) && w.next().is_none()).then_some((n, size))
         })();
         parsed.ok_or(()).or_else(|_| {
             self.err(
                 l.span(),
                 "large_client_header_buffers",
-                "expected \"NUMBER SIZE\", e.g. \"4 8k\"",
+                "expected \"NUMBER SIZE\" (1-1024 buffers of 128 bytes to 1m), e.g. \"4 8k\"",
             )
         })
     }

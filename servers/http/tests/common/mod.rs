@@ -2,6 +2,8 @@
 //! exchanges and a small response parser (Content-Length, chunked, or close-delimited).
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -34,6 +36,8 @@ impl Site {
         let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         site.write("root/big.bin", &big);
         site.write("root/page.html", b"<p>plain page</p>\n");
+        site.write("root/empty.txt", b"");
+        site.write("root/one.txt", b"x");
         site.write("root/page.html.gz", &gzip_of(b"<p>plain page</p>\n"));
         site
     }
@@ -110,9 +114,24 @@ impl Server {
     }
 
     pub fn start_file(path: &Path) -> Server {
+        Server::start_file_env(path, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables for the process.
+    pub fn start_env(site: &Site, config: &str, env: &[(&str, &str)]) -> Server {
+        let text = config
+            .replace("{root}", &site.path("root").display().to_string())
+            .replace("{dir}", &site.dir.display().to_string());
+        let path = site.dir.join("httpd.toml");
+        std::fs::write(&path, text).unwrap();
+        Server::start_file_env(&path, env)
+    }
+
+    pub fn start_file_env(path: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fs-httpd"))
             .arg("-c")
             .arg(path)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -270,13 +289,24 @@ pub fn read_response<R: Read>(r: &mut BufReader<R>, head_request: bool) -> Optio
 
 /// Sends raw bytes and collects every response until the server closes or goes quiet.
 pub fn exchange(addr: SocketAddr, raw: &[u8], head_requests: bool) -> (Vec<Response>, bool) {
+    exchange_pipeline(addr, raw, &[head_requests], head_requests)
+}
+
+/// Like [`exchange`] for a pipeline: `heads[i]` says whether response `i` answers a HEAD
+/// (`rest` for the responses after the list).
+pub fn exchange_pipeline(
+    addr: SocketAddr,
+    raw: &[u8],
+    heads: &[bool],
+    rest: bool,
+) -> (Vec<Response>, bool) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(1500)))
         .unwrap();
     s.write_all(raw).unwrap();
     let mut r = BufReader::new(s);
     let mut out = Vec::new();
-    while let Some(resp) = read_response(&mut r, head_requests) {
+    while let Some(resp) = read_response(&mut r, heads.get(out.len()).copied().unwrap_or(rest)) {
         out.push(resp);
     }
     // The loop ends at EOF (closed) or at the read timeout (still open).
@@ -286,6 +316,26 @@ pub fn exchange(addr: SocketAddr, raw: &[u8], head_requests: bool) -> (Vec<Respo
     let mut probe = [0u8; 1];
     let closed = matches!(r.get_mut().read(&mut probe), Ok(0));
     (out, closed)
+}
+
+/// A small deterministic generator (xorshift64) for generated and mutated requests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as usize
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        self.next() % n.max(1)
+    }
+
+    pub fn pick<'a, T: ?Sized>(&mut self, from: &[&'a T]) -> &'a T {
+        from[self.below(from.len())]
+    }
 }
 
 pub fn have(tool: &str) -> bool {

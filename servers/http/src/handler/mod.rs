@@ -1,31 +1,34 @@
-//! From a parsed request to a [`Reply`]: server selection by Host, location matching in
-//! nginx's order, `return`, `try_files`, index files, autoindex, static files with conditionals,
-//! ranges and gzip_static, and `error_page` internal redirects.
+//! From a parsed request to a [`Reply`]: `return`, internal redirects (`error_page`, named
+//! locations), error pages and the header writing they share.
+//!
+//! - [`select`]: server selection by Host and location matching, in nginx's order.
+//! - [`static_files`]: `try_files`, index files, autoindex, files with conditionals, ranges
+//!   and gzip_static.
 
 use std::borrow::Cow;
-use std::ffi::OsStr;
 use std::net::SocketAddr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use smallvec::smallvec;
 
-use crate::autoindex;
 use crate::config::{
-    is_redirect, AccessLog, Config, ErrorPageCode, Expires, Gzip, ImsMode, Location, Matcher,
-    Return, Server, ServerName, Settings,
+    is_redirect, AccessLog, Config, ErrorPageCode, Expires, Matcher, Return, Server, Settings,
 };
-use crate::files::{http_date, unix_secs, FileCache, FileInfo, Lookup};
+use crate::files::{http_date, unix_secs, FileCache};
 use crate::request::{self, Head, Method};
 use crate::response::{
-    self, error_body, has_error_page, HeadWriter, Ims, Part, Parts, Precondition, Ranges,
-    RenderCache, RenderKey, Reply,
+    self, error_body, has_error_page, HeadWriter, Part, Parts, Precondition, RenderCache,
+    RenderKey, Reply,
 };
 use crate::uri;
+
+mod select;
+mod static_files;
+
+use select::prefix_of;
+pub use select::{find_location, select_server};
 
 /// Internal redirects (index, try_files, error_page) allowed per request, like nginx's 10.
 const MAX_REDIRECTS: u32 = 10;
@@ -61,6 +64,8 @@ pub struct Request<'a> {
     /// The method the request is answered as (error_page turns everything but HEAD into GET).
     method: Method,
     redirects: u32,
+    /// While an `error_page` is served: the status it will be sent with (None: the page's own).
+    error_status: Option<u16>,
 }
 
 /// The connection's two ends.
@@ -71,6 +76,11 @@ pub struct Origin {
 }
 
 impl Handler {
+    /// After a request panicked: drops a head left half written in the arena.
+    pub fn recover(&mut self) {
+        self.heads.clear();
+    }
+
     /// Answers a request whose head parsed; `path` is the origin-form target.
     pub fn handle(&mut self, req: &mut Request<'_>, target: &[u8]) -> Reply {
         let settings = req.server.settings.clone();
@@ -108,9 +118,6 @@ impl Handler {
         if let Some(ret) = &settings.ret {
             return self.ret(req, &settings, ret, &path, query.as_deref(), !internal);
         }
-        if req.method == Method::Other {
-            return self.error(req, &settings, 405);
-        }
         let uri = Uri {
             path: path.into_owned(),
             query,
@@ -144,244 +151,6 @@ impl Handler {
         }
     }
 
-    fn try_files(&mut self, req: &mut Request<'_>, settings: &Arc<Settings>, uri: Uri) -> Reply {
-        let (fallback, candidates) = settings
-            .try_files
-            .split_last()
-            .expect("validated: two or more");
-        for c in candidates {
-            let want_dir = c.ends_with('/');
-            let candidate = substitute(c, &uri.path);
-            let path = map_path(settings, &candidate, uri.prefix.as_deref());
-            let found = self.lookup(req, settings, &path);
-            match found {
-                Lookup::File(_) if !want_dir => {
-                    let uri = Uri {
-                        path: candidate,
-                        ..uri
-                    };
-                    return self.static_file(req, settings, &uri);
-                }
-                Lookup::Dir if want_dir => {
-                    let uri = Uri {
-                        path: candidate,
-                        ..uri
-                    };
-                    return self.static_file(req, settings, &uri);
-                }
-                _ => {}
-            }
-        }
-        if let Some(code) = fallback.strip_prefix('=') {
-            let code = code.parse().unwrap_or(404);
-            return self.error(req, settings, code);
-        }
-        if fallback.starts_with('@') {
-            return self.serve_named(req, fallback);
-        }
-        let target = substitute(fallback, &uri.path);
-        match uri::normalize(&target, true) {
-            Ok(n) => self.serve(req, n.path, n.query.or(uri.query), true),
-            Err(_) => self.error(req, settings, 500),
-        }
-    }
-
-    fn lookup(&mut self, req: &Request<'_>, s: &Settings, path: &std::path::Path) -> Lookup {
-        self.files.lookup(
-            path,
-            req.now,
-            s.open_file_cache,
-            s.open_file_cache_valid,
-            s.open_file_cache_max_size,
-        )
-    }
-
-    fn static_file(&mut self, req: &mut Request<'_>, settings: &Arc<Settings>, uri: &Uri) -> Reply {
-        let path = map_path(settings, &uri.path, uri.prefix.as_deref());
-        let is_dir_uri = uri.path.ends_with(b"/");
-        if is_dir_uri {
-            for index in &settings.index {
-                let candidate = path.join(index);
-                if let Lookup::File(_) = self.lookup(req, settings, &candidate) {
-                    let mut next = uri.path.clone();
-                    next.extend_from_slice(index.as_bytes());
-                    return self.serve(req, next.into(), uri.query.clone(), true);
-                }
-            }
-        }
-        match self.lookup(req, settings, &path) {
-            Lookup::Dir if !is_dir_uri => {
-                let mut location = uri.path.clone();
-                location.push(b'/');
-                if let Some(q) = &uri.query {
-                    location.push(b'?');
-                    location.extend_from_slice(q);
-                }
-                let location = String::from_utf8_lossy(&location).into_owned();
-                self.redirect(req, settings, 301, &location)
-            }
-            Lookup::Dir if settings.autoindex => self.autoindex(req, settings, &path, &uri.path),
-            Lookup::Dir => self.error(req, settings, 403),
-            Lookup::File(_) if is_dir_uri => self.error(req, settings, 404),
-            Lookup::File(info) => self.file(req, settings, &uri.path, &path, info),
-            Lookup::Forbidden => self.error(req, settings, 403),
-            Lookup::NotFound => self.error(req, settings, 404),
-        }
-    }
-
-    fn file(
-        &mut self,
-        req: &mut Request<'_>,
-        s: &Arc<Settings>,
-        uri: &[u8],
-        path: &std::path::Path,
-        info: Rc<FileInfo>,
-    ) -> Reply {
-        let mime = s.types.lookup(uri).unwrap_or(&s.default_type).to_string();
-        let mut info = info;
-        let (mut gzip, mut vary) = (false, false);
-        if s.gzip_static != Gzip::Off {
-            let mut gz = path.as_os_str().to_owned();
-            gz.push(".gz");
-            if let Lookup::File(g) = self.lookup(req, s, std::path::Path::new(&gz)) {
-                // nginx varies on Accept-Encoding whenever a .gz sibling exists.
-                vary = s.gzip_vary;
-                if s.gzip_static == Gzip::Always || accepts_gzip(req.head) {
-                    info = g;
-                    gzip = true;
-                }
-            }
-        }
-        let etag = s.etag.then_some(info.etag.as_str());
-        let ims = match s.if_modified_since {
-            ImsMode::Off => Ims::Off,
-            ImsMode::Exact => Ims::Exact,
-            ImsMode::Before => Ims::Before,
-        };
-        let get_or_head = matches!(req.method, Method::Get | Method::Head);
-        match response::preconditions(req.head, etag, info.mtime, ims, get_or_head) {
-            Precondition::Failed => return self.error(req, s, 412),
-            Precondition::NotModified => {
-                let date = self.date.get(req.wall);
-                let mut w = HeadWriter::start(&mut self.heads, 304, s.server_tokens, &date);
-                w.header("Last-Modified", &info.last_modified);
-                w.connection(req.keep_alive, req.head.minor);
-                if let Some(e) = etag {
-                    w.header("ETag", e);
-                }
-                write_expires(&mut w, s, req.wall, info.mtime);
-                write_add_headers(&mut w, s, 304);
-                return Reply {
-                    status: 304,
-                    head: w.end(),
-                    body: Parts::new(),
-                    close: !req.keep_alive,
-                    body_len: 0,
-                };
-            }
-            Precondition::Proceed => {}
-        }
-        let ranges_allowed = !gzip && s.max_ranges != Some(0) && req.method == Method::Get;
-        let mut ranges = match req.head.range() {
-            Some(r) if ranges_allowed => response::parse_ranges(r, info.size, s.max_ranges),
-            _ => Ranges::Full,
-        };
-        if let (Some(ir), Ranges::Partial(_) | Ranges::Unsatisfiable) =
-            (req.head.if_range(), &ranges)
-        {
-            if !response::if_range_holds(ir, etag, info.mtime) {
-                ranges = Ranges::Full;
-            }
-        }
-        let content_type = with_charset(&mime, s);
-        let whole = |offset: u64, len: u64| match &info.content {
-            Some(c) => Part::Bytes(c.slice(offset as usize..(offset + len) as usize)),
-            None => Part::File {
-                info: info.clone(),
-                offset,
-                len,
-            },
-        };
-        let (status, body, body_len, extra): (u16, Parts, u64, Vec<(String, String)>) =
-            match &ranges {
-                Ranges::Full => (200, smallvec![whole(0, info.size)], info.size, Vec::new()),
-                Ranges::Unsatisfiable => {
-                    let mut r = self.error(req, s, 416);
-                    // nginx's 416 names the representation's length.
-                    let line = format!("Content-Range: bytes */{}\r\n", info.size);
-                    edit_head(&mut r.head, |h| insert_before_end(h, &line));
-                    return r;
-                }
-                Ranges::Partial(list) if list.len() == 1 => {
-                    let (first, last) = list[0];
-                    let range = format!("bytes {first}-{last}/{}", info.size);
-                    (
-                        206,
-                        smallvec![whole(first, last - first + 1)],
-                        last - first + 1,
-                        vec![("Content-Range".into(), range)],
-                    )
-                }
-                Ranges::Partial(list) => {
-                    self.boundary += 1;
-                    let boundary = format!("{:020}", self.boundary);
-                    let (body, len) =
-                        response::multipart(&boundary, &content_type, info.size, list, whole);
-                    let ct = format!("multipart/byteranges; boundary={boundary}");
-                    (206, body, len, vec![("Content-Type".into(), ct)])
-                }
-            };
-        let date = self.date.get(req.wall);
-        let mut w = HeadWriter::start(&mut self.heads, status, s.server_tokens, &date);
-        match extra.iter().find(|(n, _)| n == "Content-Type") {
-            Some((_, ct)) => w.header("Content-Type", ct),
-            None => w.header("Content-Type", &content_type),
-        }
-        w.number("Content-Length", body_len);
-        w.header("Last-Modified", &info.last_modified);
-        w.connection(req.keep_alive, req.head.minor);
-        if let Some(e) = etag {
-            w.header("ETag", e);
-        }
-        write_expires(&mut w, s, req.wall, info.mtime);
-        if let Some((_, cr)) = extra.iter().find(|(n, _)| n == "Content-Range") {
-            w.header("Content-Range", cr);
-        }
-        if gzip {
-            w.header("Content-Encoding", "gzip");
-        } else if status == 200 && s.max_ranges != Some(0) {
-            w.header("Accept-Ranges", "bytes");
-        }
-        if vary {
-            w.header("Vary", "Accept-Encoding");
-        }
-        write_add_headers(&mut w, s, status);
-        let head = w.end();
-        let head_only = req.method == Method::Head;
-        Reply {
-            status,
-            head,
-            body: if head_only { Parts::new() } else { body },
-            close: !req.keep_alive,
-            body_len: if head_only { 0 } else { body_len },
-        }
-    }
-
-    fn autoindex(
-        &mut self,
-        req: &mut Request<'_>,
-        s: &Arc<Settings>,
-        dir: &std::path::Path,
-        uri: &[u8],
-    ) -> Reply {
-        let Ok(html) = autoindex::render(dir, uri, s.autoindex_exact_size, s.autoindex_localtime)
-        else {
-            return self.error(req, s, 403);
-        };
-        let body = Bytes::from(html);
-        self.simple(req, s, 200, "text/html", body, &[])
-    }
-
     /// nginx `return CODE [text|URL]`; a text's type follows the URI's extension, like nginx.
     /// `cacheable`: the reply goes out as built (an error_page's reply may be edited after).
     fn ret(
@@ -405,11 +174,19 @@ impl Handler {
         };
         let expanded = match text.as_static() {
             Some(_) => None,
-            None => Some(text.expand(&req.vars(uri, query))),
+            None => {
+                let target = req.head.target();
+                Some(text.expand(&req.vars(uri, query, &target)))
+            }
         };
         if is_redirect(ret.code) {
             let url = expanded.as_deref().or(text.as_static()).unwrap_or("");
             return self.redirect(req, s, ret.code, url);
+        }
+        if ret.code == 200 {
+            if let Some(reply) = self.conditional_without_validators(req, s) {
+                return reply;
+            }
         }
         let ct = s.types.lookup(uri).unwrap_or(&s.default_type);
         match expanded {
@@ -456,6 +233,11 @@ impl Handler {
         if let Some(page) = s.error_pages.iter().find(|p| p.codes.contains(&code)) {
             if req.redirects < MAX_REDIRECTS {
                 let page = page.clone();
+                req.error_status = match page.answer {
+                    ErrorPageCode::Same => Some(code),
+                    ErrorPageCode::FromTarget => None,
+                    ErrorPageCode::Code(c) => Some(c),
+                };
                 let mut reply = if page.target.starts_with('@') {
                     self.serve_named(req, &page.target)
                 } else if page.target.starts_with('/') {
@@ -474,13 +256,95 @@ impl Handler {
                     ErrorPageCode::FromTarget => reply.status,
                     ErrorPageCode::Code(c) => c,
                 };
-                if status != reply.status {
+                // A page sent as 200 went through the range and not-modified filters: their
+                // statuses stand, as in nginx.
+                let filtered = status == 200 && matches!(reply.status, 206 | 304 | 412 | 416);
+                if status != reply.status && !filtered {
                     set_status(&mut reply, status);
                 }
                 return reply;
             }
         }
         self.builtin_error(req, s, code)
+    }
+
+    /// A 200 without Last-Modified and ETag (`return`, autoindex) still passes nginx's
+    /// not-modified filter: `If-None-Match: *` gives 304, `If-Match` or `If-Unmodified-Since`
+    /// give 412.
+    fn conditional_without_validators(
+        &mut self,
+        req: &mut Request<'_>,
+        s: &Arc<Settings>,
+    ) -> Option<Reply> {
+        let h = req.head;
+        if !req.filters_apply() {
+            return None;
+        }
+        let any = h.if_match().is_some()
+            || h.if_none_match().is_some()
+            || h.if_unmodified_since().is_some()
+            || h.if_modified_since().is_some();
+        if !any {
+            return None;
+        }
+        match response::preconditions(h, None, None, s.if_modified_since) {
+            Precondition::Proceed => None,
+            Precondition::Failed => Some(self.precondition_failed(req, s, false)),
+            Precondition::NotModified => Some(self.not_modified(req, s, None, None, false)),
+        }
+    }
+
+    /// 412 from the not-modified filter: nginx finishes the response and then closes the
+    /// connection (its header still says keep-alive).
+    /// `vary`: the request's Vary (gzip_static) stays on the error page.
+    fn precondition_failed(
+        &mut self,
+        req: &mut Request<'_>,
+        s: &Arc<Settings>,
+        vary: bool,
+    ) -> Reply {
+        let mut reply = self.error(req, s, 412);
+        reply.close = true;
+        if vary {
+            edit_head(&mut reply.head, |h| {
+                insert_before_end(h, "Vary: Accept-Encoding\r\n")
+            });
+        }
+        reply
+    }
+
+    /// A 304: the 200's headers without Content-Type, Content-Length and Accept-Ranges.
+    fn not_modified(
+        &mut self,
+        req: &Request<'_>,
+        s: &Settings,
+        last_modified: Option<(&str, i64)>,
+        etag: Option<&str>,
+        vary: bool,
+    ) -> Reply {
+        let date = self.date.get(req.wall);
+        let mut w = HeadWriter::start(&mut self.heads, 304, s.server_tokens, &date);
+        if let Some((text, _)) = last_modified {
+            w.header("Last-Modified", text);
+        }
+        w.connection(req.keep_alive, req.head.minor);
+        if let Some(e) = etag {
+            w.header("ETag", e);
+        }
+        if let Some((_, mtime)) = last_modified {
+            write_expires(&mut w, s, req.wall, mtime);
+        }
+        if vary {
+            w.header("Vary", "Accept-Encoding");
+        }
+        write_add_headers(&mut w, s, 304);
+        Reply {
+            status: 304,
+            head: w.end(),
+            body: Parts::new(),
+            close: !req.keep_alive,
+            body_len: 0,
+        }
     }
 
     fn builtin_error(&mut self, req: &mut Request<'_>, s: &Arc<Settings>, code: u16) -> Reply {
@@ -562,177 +426,43 @@ impl<'a> Request<'a> {
             access_log: server.settings.access_log.clone(),
             method: head.method,
             redirects: 0,
+            error_status: None,
         }
     }
 
-    fn vars<'r>(&'r self, uri: &'r [u8], query: Option<&'r [u8]>) -> crate::vars::Context<'r> {
-        let line = self.head.line();
+    /// nginx's not-modified and range filters act only on responses sent as 200: not on an
+    /// error page sent with its error status.
+    fn filters_apply(&self) -> bool {
+        self.error_status.is_none_or(|s| s == 200)
+    }
+
+    fn vars<'r>(
+        &'r self,
+        uri: &'r [u8],
+        query: Option<&'r [u8]>,
+        request_uri: &'r [u8],
+    ) -> crate::vars::Context<'r> {
         crate::vars::Context {
             uri,
             query,
-            request_uri: line.split(|&b| b == b' ').nth(1).unwrap_or(b"/"),
+            request_uri,
             host: &self.host,
             http_host: self.head.host(),
-            method: line.split(|&b| b == b' ').next().unwrap_or(b""),
+            method: self.head.method_name(),
             local: self.local,
             peer: self.peer,
         }
     }
 }
 
-struct Uri {
+pub(super) struct Uri {
     path: Vec<u8>,
     query: Option<Vec<u8>>,
     /// The matched prefix, for `alias`.
     prefix: Option<Vec<u8>>,
 }
 
-/// Picks the server for a connection's listener and the request's host (nginx's order).
-pub fn select_server<'c>(cfg: &'c Config, listener: usize, host: &str) -> &'c Server {
-    let candidates = cfg
-        .by_listener
-        .get(listener)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    if let [only] = candidates {
-        return &cfg.servers[*only]; // one server on this address: no name to compare
-    }
-    let server = |i: &usize| &cfg.servers[*i];
-    let names = |i: &usize| server(i).names.iter();
-    let exact = candidates
-        .iter()
-        .find(|i| names(i).any(|n| matches!(n, ServerName::Exact(e) if e == host)));
-    // The candidate whose wildcard name matches the most characters of the host.
-    let longest = |matched: fn(&ServerName, &str) -> Option<usize>| {
-        candidates
-            .iter()
-            .filter_map(|i| {
-                names(i)
-                    .filter_map(|n| matched(n, host))
-                    .max()
-                    .map(|len| (len, i))
-            })
-            .max_by_key(|(len, _)| *len)
-            .map(|(_, i)| i)
-    };
-    let leading = || {
-        longest(|n, host| match n {
-            ServerName::LeadingWild(w) if host.ends_with(w.as_str()) => Some(w.len()),
-            _ => None,
-        })
-    };
-    let trailing = || {
-        longest(|n, host| match n {
-            ServerName::TrailingWild(w) if host.starts_with(w.as_str()) => Some(w.len()),
-            _ => None,
-        })
-    };
-    let regex = || {
-        candidates
-            .iter()
-            .find(|i| names(i).any(|n| matches!(n, ServerName::Regex(r) if r.is_match(host))))
-    };
-    let chosen = exact
-        .or_else(leading)
-        .or_else(trailing)
-        .or_else(regex)
-        .or(candidates.first());
-    chosen.map(server).unwrap_or(&cfg.servers[0])
-}
-
-/// nginx's location order: exact match; else the longest prefix (final if `^~`); else the
-/// first matching regex in file order; else that longest prefix. Nested locations repeat it.
-pub fn find_location<'l>(locations: &'l [Location], path: &[u8]) -> Option<&'l Location> {
-    let mut best: Option<&Location> = None;
-    let mut best_len = 0;
-    for loc in locations {
-        match &loc.matcher {
-            Matcher::Exact(p) if p.as_bytes() == path => return Some(loc),
-            Matcher::Prefix { path: p, .. }
-                if path.starts_with(p.as_bytes()) && (best.is_none() || p.len() > best_len) =>
-            {
-                best = Some(loc);
-                best_len = p.len();
-            }
-            _ => {}
-        }
-    }
-    if let Some(b) = best {
-        if let Some(inner) = find_location(&b.children, path) {
-            return Some(inner);
-        }
-        if matches!(
-            b.matcher,
-            Matcher::Prefix {
-                stop_regex: true,
-                ..
-            }
-        ) {
-            return Some(b);
-        }
-    }
-    let mut text = None;
-    for loc in locations {
-        if let Matcher::Regex(re) = &loc.matcher {
-            let text = text.get_or_insert_with(|| String::from_utf8_lossy(path));
-            if re.is_match(text) {
-                return find_location(&loc.children, path).or(Some(loc));
-            }
-        }
-    }
-    best
-}
-
-fn prefix_of(loc: &Location) -> Option<Vec<u8>> {
-    match &loc.matcher {
-        Matcher::Prefix { path, .. } | Matcher::Exact(path) => Some(path.as_bytes().to_vec()),
-        _ => None,
-    }
-}
-
-/// The file system path for a URI: `root + uri`, or `alias` replacing the location's prefix.
-fn map_path(s: &Settings, uri: &[u8], prefix: Option<&[u8]>) -> PathBuf {
-    match (&s.alias, prefix) {
-        (Some(alias), Some(prefix)) if uri.starts_with(prefix) => {
-            let mut p = alias.as_os_str().as_bytes().to_vec();
-            p.extend_from_slice(&uri[prefix.len()..]);
-            PathBuf::from(OsStr::from_bytes(&p))
-        }
-        (Some(alias), _) => alias.clone(),
-        _ => {
-            let mut p = s.root.as_os_str().as_bytes().to_vec();
-            p.extend_from_slice(uri);
-            PathBuf::from(OsStr::from_bytes(&p))
-        }
-    }
-}
-
-/// Expands `$uri` in a try_files candidate.
-fn substitute(pattern: &str, uri: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(pattern.len() + uri.len());
-    let mut rest = pattern.as_bytes();
-    while let Some(i) = memchr::memmem::find(rest, b"$uri") {
-        out.extend_from_slice(&rest[..i]);
-        out.extend_from_slice(uri);
-        rest = &rest[i + 4..];
-    }
-    out.extend_from_slice(rest);
-    out
-}
-
-fn accepts_gzip(head: &Head) -> bool {
-    let Some(ae) = head.accept_encoding() else {
-        return false;
-    };
-    String::from_utf8_lossy(ae).split(',').any(|c| {
-        let mut parts = c.split(';');
-        let coding = parts.next().unwrap_or("").trim();
-        let q_zero = parts.any(|p| matches!(p.trim().strip_prefix("q="), Some(q) if q.trim().parse::<f32>() == Ok(0.0)));
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-    })
-}
-
-fn with_charset<'a>(mime: &'a str, s: &Settings) -> std::borrow::Cow<'a, str> {
+pub(super) fn with_charset<'a>(mime: &'a str, s: &Settings) -> std::borrow::Cow<'a, str> {
     match &s.charset {
         Some(c)
             if mime.starts_with("text/") || mime.contains("javascript") || mime.contains("xml") =>
@@ -743,14 +473,18 @@ fn with_charset<'a>(mime: &'a str, s: &Settings) -> std::borrow::Cow<'a, str> {
     }
 }
 
-fn write_expires(w: &mut HeadWriter<'_>, s: &Settings, now: SystemTime, mtime: i64) {
+pub(super) fn write_expires(w: &mut HeadWriter<'_>, s: &Settings, now: SystemTime, mtime: i64) {
     let Some(exp) = s.expires else { return };
     let now_secs = unix_secs(now);
+    // Saturating: `expires` durations and file times can be anything.
     let (at, max_age) = match exp {
         Expires::Epoch => (1, None),
         Expires::Max => (2_147_483_647, Some(315_360_000)),
-        Expires::Access(d) => (now_secs + d, Some(d)),
-        Expires::Modified(d) => (mtime + d, Some(mtime + d - now_secs)),
+        Expires::Access(d) => (now_secs.saturating_add(d), Some(d)),
+        Expires::Modified(d) => {
+            let at = mtime.saturating_add(d);
+            (at, Some(at.saturating_sub(now_secs)))
+        }
     };
     w.header("Expires", &http_date(at));
     match max_age {
@@ -760,7 +494,7 @@ fn write_expires(w: &mut HeadWriter<'_>, s: &Settings, now: SystemTime, mtime: i
 }
 
 /// `add_header` applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308, or with `always`.
-fn write_add_headers(w: &mut HeadWriter<'_>, s: &Settings, code: u16) {
+pub(super) fn write_add_headers(w: &mut HeadWriter<'_>, s: &Settings, code: u16) {
     let success = matches!(
         code,
         200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
@@ -772,7 +506,7 @@ fn write_add_headers(w: &mut HeadWriter<'_>, s: &Settings, code: u16) {
 
 /// Edits the header section of a finished head, which may carry a small body behind it
 /// (error paths only: copies a few hundred bytes).
-fn edit_head(head: &mut Bytes, f: impl FnOnce(&mut Vec<u8>)) {
+pub(super) fn edit_head(head: &mut Bytes, f: impl FnOnce(&mut Vec<u8>)) {
     let end = memchr::memmem::find(head, b"\r\n\r\n").map_or(head.len(), |i| i + 4);
     let mut v = head[..end].to_vec();
     f(&mut v);
@@ -780,7 +514,7 @@ fn edit_head(head: &mut Bytes, f: impl FnOnce(&mut Vec<u8>)) {
     *head = Bytes::from(v);
 }
 
-fn insert_before_end(head: &mut Vec<u8>, line: &str) {
+pub(super) fn insert_before_end(head: &mut Vec<u8>, line: &str) {
     let at = head.len() - 2;
     head.splice(at..at, line.bytes());
 }
@@ -817,19 +551,11 @@ fn remove_header(head: &mut Vec<u8>, prefix: &[u8]) {
 }
 
 /// Host for redirects and server selection: the absolute-form authority, else Host.
-pub fn request_host(head: &Head) -> (Cow<'_, str>, Option<Bytes>) {
-    let target = head.target();
-    if request::is_absolute(&target) {
-        let (authority, path) = request::split_absolute(&target);
-        return (
-            request::host_name(&authority).into_owned().into(),
-            Some(path),
-        );
+pub fn request_host(head: &Head) -> Cow<'_, str> {
+    match head.authority() {
+        Some(authority) => request::host_name(authority),
+        None => head.host().map(request::host_name).unwrap_or_default(),
     }
-    (
-        head.host().map(request::host_name).unwrap_or_default(),
-        None,
-    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,13 @@
 //! The fs-httpd [`Service`]: one per worker. Each connection moves through
-//! idle -> head -> (body) -> respond, pipelined requests are answered in order, large files are
-//! streamed with bounded memory, and every phase has its nginx timeout.
+//! idle -> head -> (chunked body) -> respond -> (body to discard), pipelined requests are
+//! answered in order, large files are streamed with bounded memory, and every phase has its
+//! nginx timeout. At most `worker_connections` connections are kept per worker.
+//!
+//! - [`body`]: request bodies (discarded) and the chunked body read before answering.
+//! - [`guard`]: panic isolation per request and the debug fault-injection hook.
+
+mod body;
+mod guard;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -14,8 +21,10 @@ use crate::config::{Config, Settings};
 use crate::files;
 use crate::handler::{self, Handler, Origin, Request};
 use crate::log::{self, AccessLogs, Line};
-use crate::request::{self, Body, Chunked, Limits, Reject};
+use crate::request::{self, Body, Limits, Progress, Reject};
 use crate::response::{Part, Reply};
+use body::{BodyRead, PendingBody};
+pub use guard::request_panics;
 
 /// Queued output above which a streamed file waits for the socket to drain.
 const STREAM_HIGH_WATER: usize = 256 * 1024;
@@ -33,6 +42,10 @@ pub enum Msg {
 pub struct Httpd {
     cfg: Arc<Config>,
     conns: Vec<Option<Connection>>,
+    /// Connections in `conns`.
+    open: usize,
+    /// Connections refused because `worker_connections` were in use.
+    refused: u64,
     handler: Handler,
     logs: AccessLogs,
 }
@@ -54,20 +67,19 @@ struct Connection {
     stream: VecDeque<Part>,
     close_after_stream: bool,
     /// A request body to discard once the stream in front of it is sent.
-    body_after_stream: Option<BodyLeft>,
+    body_after_stream: Option<u64>,
 }
 
 enum Phase {
     Idle,
-    Head,
-    Body(BodyLeft),
+    /// Part of a head arrived; parsing resumes where it stopped.
+    Head(Box<Progress>),
+    /// A chunked body is read (and checked) before its request is answered.
+    ChunkedBody(Box<PendingBody>),
+    /// Content-Length body bytes still to discard after the answer.
+    Body(u64),
     Streaming,
     Closed,
-}
-
-enum BodyLeft {
-    Length(u64),
-    Chunked(Chunked),
 }
 
 impl Httpd {
@@ -75,9 +87,16 @@ impl Httpd {
         Httpd {
             cfg,
             conns: Vec::new(),
+            open: 0,
+            refused: 0,
             handler: Handler::default(),
             logs: AccessLogs::default(),
         }
+    }
+
+    /// Open connections of this worker.
+    pub fn connections(&self) -> usize {
+        self.open
     }
 
     fn conn(&mut self, conn: Conn) -> Option<&mut Connection> {
@@ -91,62 +110,94 @@ impl Httpd {
     fn process<C: Cx<Msg = Msg>>(&mut self, cx: &mut C, conn: Conn, mut buf: Bytes) {
         loop {
             let Some(c) = self.conn(conn) else { return };
+            let s = default_settings(&c.cfg, c.listener);
             match &mut c.phase {
                 Phase::Closed => return,
                 Phase::Streaming => {
                     c.input.extend_from_slice(&buf);
-                    let limit = default_settings(&c.cfg, c.listener).large_header_buffers;
-                    if c.input.len() > limit.0 * limit.1 {
+                    let (n, size) = s.large_header_buffers;
+                    if c.input.len() > n.saturating_mul(size) {
                         cx.pause_reading(conn, true);
                     }
                     return;
                 }
-                Phase::Body(left) => {
-                    let limit = default_settings(&c.cfg, c.listener).client_max_body_size;
-                    match discard_body(left, &buf, limit) {
-                        Ok(Some(used)) => {
-                            buf = buf.slice(used..);
-                            c.phase = Phase::Idle;
-                        }
-                        Ok(None) => {
-                            let timeout = default_settings(&c.cfg, c.listener).client_body_timeout;
-                            self.set_deadline(cx, conn, cx.now() + timeout);
+                Phase::Body(left) => match body::discard(left, &buf) {
+                    Some(used) => {
+                        buf = buf.slice(used..);
+                        c.phase = Phase::Idle;
+                    }
+                    None => {
+                        let timeout = s.client_body_timeout;
+                        self.set_deadline(cx, conn, later(cx.now(), timeout));
+                        return;
+                    }
+                },
+                Phase::ChunkedBody(pending) => {
+                    let limit = s.client_max_body_size;
+                    match pending.read(&buf, limit) {
+                        BodyRead::More => {
+                            let timeout = s.client_body_timeout;
+                            self.set_deadline(cx, conn, later(cx.now(), timeout));
                             return;
                         }
-                        Err(()) => return self.close(cx, conn),
+                        BodyRead::Done(used) => buf = buf.slice(used..),
+                        BodyRead::Malformed | BodyRead::TooLarge => buf = Bytes::new(),
+                    }
+                    let Phase::ChunkedBody(pending) = std::mem::replace(&mut c.phase, Phase::Idle)
+                    else {
+                        return;
+                    };
+                    let PendingBody { head, outcome, .. } = *pending;
+                    if !self.answer(cx, conn, head, outcome) {
+                        return self.stash(conn, &buf);
                     }
                 }
-                Phase::Idle | Phase::Head => {
+                Phase::Idle | Phase::Head(_) => {
                     if buf.is_empty() {
                         return self.await_request(cx, conn);
                     }
-                    let s = default_settings(&c.cfg, c.listener);
+                    let (n, size) = s.large_header_buffers;
                     let limits = Limits {
-                        line: s.large_header_buffers.1,
-                        total: s.large_header_buffers.0 * s.large_header_buffers.1,
+                        line: size,
+                        total: n.saturating_mul(size),
                     };
-                    match request::parse(&buf, limits) {
+                    let header_timeout = s.client_header_timeout;
+                    let parsed = match &mut c.phase {
+                        Phase::Head(progress) => progress.parse(&buf, limits),
+                        _ => {
+                            let mut progress = Progress::default();
+                            let parsed = progress.parse(&buf, limits);
+                            if matches!(parsed, Err(Reject::Incomplete)) {
+                                c.phase = Phase::Head(Box::new(progress));
+                                // The first request's header timer runs from the accept.
+                                if c.requests > 0 {
+                                    self.set_deadline(cx, conn, later(cx.now(), header_timeout));
+                                }
+                            }
+                            parsed
+                        }
+                    };
+                    match parsed {
                         Err(Reject::Incomplete) => {
-                            c.input.extend_from_slice(&buf);
-                            if matches!(c.phase, Phase::Idle) {
-                                c.phase = Phase::Head;
-                                let timeout = s.client_header_timeout;
-                                self.set_deadline(cx, conn, cx.now() + timeout);
+                            if let Some(c) = self.conn(conn) {
+                                c.input.extend_from_slice(&buf);
                             }
                             return;
                         }
                         Err(Reject::Status(code)) => return self.reject(cx, conn, code),
                         Ok((head, len)) => {
                             buf = buf.slice(len..);
-                            if !self.answer(cx, conn, head) {
-                                // Input pipelined behind a streamed response waits for it.
-                                if let Some(c) = self
-                                    .conn(conn)
-                                    .filter(|c| matches!(c.phase, Phase::Streaming))
-                                {
-                                    c.input.extend_from_slice(&buf);
+                            if head.body == Body::Chunked {
+                                if head.expect_continue {
+                                    cx.send(conn, Bytes::from_static(CONTINUE));
                                 }
-                                return;
+                                if let Some(c) = self.conn(conn) {
+                                    c.phase = Phase::ChunkedBody(Box::new(PendingBody::new(head)));
+                                }
+                                continue;
+                            }
+                            if !self.answer(cx, conn, head, body::Outcome::Follows) {
+                                return self.stash(conn, &buf);
                             }
                         }
                     }
@@ -155,14 +206,30 @@ impl Httpd {
         }
     }
 
+    /// Input pipelined behind a streamed response waits for it.
+    fn stash(&mut self, conn: Conn, buf: &[u8]) {
+        if let Some(c) = self
+            .conn(conn)
+            .filter(|c| matches!(c.phase, Phase::Streaming))
+        {
+            c.input.extend_from_slice(buf);
+        }
+    }
+
     /// Answers one request. Returns false when no further input is to be processed now.
-    fn answer<C: Cx<Msg = Msg>>(&mut self, cx: &mut C, conn: Conn, head: request::Head) -> bool {
+    fn answer<C: Cx<Msg = Msg>>(
+        &mut self,
+        cx: &mut C,
+        conn: Conn,
+        head: request::Head,
+        outcome: body::Outcome,
+    ) -> bool {
         let Some(c) = self.conn(conn) else {
             return false;
         };
         c.requests += 1;
         let cfg = c.cfg.clone();
-        let (host, absolute_path) = handler::request_host(&head);
+        let host = handler::request_host(&head);
         let server = handler::select_server(&cfg, c.listener, &host);
         let s = &server.settings;
         let keep_alive = head.keep_alive
@@ -184,19 +251,37 @@ impl Httpd {
             cx.now(),
             cx.wall_clock(),
         );
-        req.keep_alive = keep_alive;
-        let too_large = match head.body {
-            Body::Length(n) => n > s.client_max_body_size && s.client_max_body_size > 0,
+        req.keep_alive = keep_alive && outcome.keeps_connection();
+        let too_large = match (head.body, outcome) {
+            (Body::Length(n), _) => n > s.client_max_body_size && s.client_max_body_size > 0,
+            (_, body::Outcome::TooLarge) => true,
             _ => false,
         };
-        let reply = if too_large {
-            self.handler.error(&mut req, &server.settings.clone(), 413)
-        } else {
-            if head.expect_continue && head.body != Body::None {
-                cx.send(conn, Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        if !too_large && head.expect_continue && matches!(head.body, Body::Length(n) if n > 0) {
+            cx.send(conn, Bytes::from_static(CONTINUE));
+        }
+        let target = head.target();
+        let handler = &mut self.handler;
+        let built = guard::isolate(head.line(), || {
+            if too_large {
+                return handler.error(&mut req, &s.clone(), 413);
             }
-            let target = absolute_path.unwrap_or_else(|| head.target());
-            self.handler.handle(&mut req, &target)
+            guard::inject_fault(&target);
+            let reply = handler.handle(&mut req, &target);
+            match outcome {
+                // The body's framing is broken: what would have succeeded is a 400.
+                body::Outcome::Malformed if reply.status < 300 => {
+                    handler.error(&mut req, &s.clone(), 400)
+                }
+                _ => reply,
+            }
+        });
+        let Some(mut reply) = built else {
+            // Nothing of the failed reply was queued: answers pipelined before it still go
+            // out, then the connection closes.
+            self.handler.recover();
+            self.close(cx, conn);
+            return false;
         };
         if let Some(log) = &req.access_log {
             let line = Line {
@@ -209,7 +294,8 @@ impl Httpd {
             };
             self.logs.write(log, cx.now(), cx.wall_clock(), &line);
         }
-        let close = reply.close || too_large;
+        let close = reply.close || too_large || !outcome.keeps_connection();
+        reply.close = close;
         let streaming = self.send_reply(cx, conn, reply, close);
         let Some(c) = self.conn(conn) else {
             return false;
@@ -222,9 +308,8 @@ impl Httpd {
             return false;
         }
         let next = match head.body {
-            Body::None | Body::Length(0) => Phase::Idle,
-            Body::Length(n) => Phase::Body(BodyLeft::Length(n)),
-            Body::Chunked => Phase::Body(BodyLeft::Chunked(Chunked::default())),
+            Body::Length(n) if n > 0 => Phase::Body(n),
+            _ => Phase::Idle, // none, empty, or a chunked body already read
         };
         if streaming {
             // The request's body is discarded after the stream, from the stashed input.
@@ -296,7 +381,7 @@ impl Httpd {
             }
         }
         if !c.stream.is_empty() {
-            let deadline = cx.now() + send_timeout;
+            let deadline = later(cx.now(), send_timeout);
             self.set_deadline(cx, conn, deadline);
             return;
         }
@@ -312,6 +397,7 @@ impl Httpd {
         self.process(cx, conn, input);
     }
 
+    /// Answers a head that could not be parsed with `code` and closes.
     fn reject<C: Cx<Msg = Msg>>(&mut self, cx: &mut C, conn: Conn, code: u16) {
         let Some(c) = self.conn(conn) else { return };
         let cfg = c.cfg.clone();
@@ -360,7 +446,7 @@ impl Httpd {
             return self.close(cx, conn);
         }
         let timeout = default_settings(&c.cfg, c.listener).keepalive_timeout;
-        self.set_deadline(cx, conn, cx.now() + timeout);
+        self.set_deadline(cx, conn, later(cx.now(), timeout));
     }
 
     /// Moves the connection's deadline; a transport timer is set only when it must fire earlier
@@ -375,10 +461,24 @@ impl Httpd {
     }
 }
 
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 impl Service for Httpd {
     type Msg = Msg;
 
     fn on_accept<C: Cx<Msg = Msg>>(&mut self, cx: &mut C, conn: Conn, info: &Accepted) {
+        if self.open >= self.cfg.worker_connections {
+            // nginx closes what it cannot take at once ("worker_connections are not enough").
+            self.refused += 1;
+            if self.refused.is_power_of_two() {
+                log::error(&format!(
+                    "{} worker_connections are not enough ({} refused)",
+                    self.cfg.worker_connections, self.refused
+                ));
+            }
+            cx.close(conn);
+            return;
+        }
         if self.conns.len() <= conn.index() {
             self.conns.resize_with(conn.index() + 1, || None);
         }
@@ -393,7 +493,7 @@ impl Service for Httpd {
                     || l.addr.ip().is_unspecified() && l.addr.port() == info.local.port()
             })
             .unwrap_or(info.listener);
-        self.conns[conn.index()] = Some(Connection {
+        let replaced = self.conns[conn.index()].replace(Connection {
             conn,
             cfg: self.cfg.clone(),
             listener,
@@ -408,9 +508,12 @@ impl Service for Httpd {
             close_after_stream: false,
             body_after_stream: None,
         });
+        if replaced.is_none() {
+            self.open += 1;
+        }
         // The first request must arrive within client_header_timeout.
         let timeout = default_settings(&self.cfg, listener).client_header_timeout;
-        self.set_deadline(cx, conn, cx.now() + timeout);
+        self.set_deadline(cx, conn, later(cx.now(), timeout));
     }
 
     fn on_data<C: Cx<Msg = Msg>>(&mut self, cx: &mut C, conn: Conn, data: Bytes) {
@@ -457,6 +560,7 @@ impl Service for Httpd {
         if let Some(slot) = self.conns.get_mut(conn.index()) {
             if slot.as_ref().is_some_and(|c| c.conn == conn) {
                 *slot = None;
+                self.open -= 1;
             }
         }
     }
@@ -487,6 +591,36 @@ impl Service for Httpd {
             self.close(cx, conn);
         }
     }
+
+    /// For the worker's log when a callback for `conn` panicked (a panic while a reply is
+    /// built is caught earlier, in `guard`, and logged with its request line).
+    fn describe(&self, conn: Conn) -> Option<String> {
+        let c = self.conns.get(conn.index())?.as_ref()?;
+        if c.conn != conn {
+            return None;
+        }
+        let doing = match &c.phase {
+            Phase::Idle => "between requests".to_string(),
+            Phase::Head(_) => format!("reading a head ({} bytes so far)", c.input.len()),
+            Phase::ChunkedBody(p) => format!(
+                "reading the chunked body of \"{}\"",
+                String::from_utf8_lossy(p.head.line()).escape_debug()
+            ),
+            Phase::Body(left) => format!("discarding a body ({left} bytes left)"),
+            Phase::Streaming => "streaming a response".to_string(),
+            Phase::Closed => "closing".to_string(),
+        };
+        Some(format!(
+            "peer {}, {} request(s) answered, {doing}",
+            c.peer, c.requests
+        ))
+    }
+}
+
+/// `now + timeout`; configured timeouts can be longer than an `Instant` can reach.
+fn later(now: Instant, timeout: std::time::Duration) -> Instant {
+    const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+    now.checked_add(timeout.min(CENTURY)).unwrap_or(now)
 }
 
 /// Settings that apply before the Host is known: the listener's default server.
@@ -498,26 +632,4 @@ fn default_settings(cfg: &Config, listener: usize) -> &Settings {
         .copied()
         .unwrap_or(0);
     &cfg.servers[server].settings
-}
-
-/// Consumes body bytes to discard. `Ok(Some(n))`: the body ended after `n` bytes of `buf`;
-/// `Ok(None)`: all of `buf` was body; `Err`: malformed or over the size limit.
-fn discard_body(left: &mut BodyLeft, buf: &[u8], limit: u64) -> Result<Option<usize>, ()> {
-    match left {
-        BodyLeft::Length(n) => {
-            if (buf.len() as u64) < *n {
-                *n -= buf.len() as u64;
-                Ok(None)
-            } else {
-                Ok(Some(*n as usize))
-            }
-        }
-        BodyLeft::Chunked(decoder) => {
-            let (used, done) = decoder.feed(buf).map_err(|_| ())?;
-            if limit > 0 && decoder.total > limit {
-                return Err(());
-            }
-            Ok(done.then_some(used))
-        }
-    }
 }

@@ -1,5 +1,8 @@
-//! Building responses: status lines, headers in nginx's order, error pages, conditional
-//! requests (RFC 9110 §13) and byte ranges (RFC 9110 §14).
+//! Building responses: status lines, headers in nginx's order, error pages, and the per-worker
+//! caches of rendered dates and fixed responses.
+//!
+//! - [`conditional`]: conditional requests, evaluated as nginx's not-modified filter does.
+//! - [`ranges`]: byte ranges and multipart bodies, as nginx's range filter does.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -8,7 +11,12 @@ use bytes::{Bytes, BytesMut};
 
 use crate::config::Settings;
 use crate::files::{unix_secs, FileInfo};
-use crate::request::Head;
+
+mod conditional;
+mod ranges;
+
+pub use conditional::{if_range_holds, parse_http_time, preconditions, Precondition};
+pub use ranges::{multipart, parse_ranges, Ranges};
 
 /// A body part: memory (referenced, never copied) or a slice of a file too large to cache.
 #[derive(Debug, Clone)]
@@ -298,229 +306,4 @@ pub fn error_body(code: u16, server_tokens: bool) -> Bytes {
 /// Statuses whose built-in page nginx sends (others get an empty body).
 pub fn has_error_page(code: u16) -> bool {
     (301..=308).contains(&code) && code != 304 || (400..=599).contains(&code)
-}
-
-/// The outcome of the preconditions of RFC 9110 §13.2.2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precondition {
-    Proceed,
-    NotModified,
-    Failed,
-}
-
-/// `If-Modified-Since` semantics (nginx's `if_modified_since`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ims {
-    Off,
-    Exact,
-    Before,
-}
-
-pub fn preconditions(
-    head: &Head,
-    etag: Option<&str>,
-    mtime: i64,
-    ims: Ims,
-    get_or_head: bool,
-) -> Precondition {
-    if let Some(im) = head.if_match() {
-        if !etag_list_matches(im, etag, true) {
-            return Precondition::Failed;
-        }
-    } else if let Some(date) = head.if_unmodified_since().and_then(parse_date) {
-        if mtime > date {
-            return Precondition::Failed;
-        }
-    }
-    if let Some(inm) = head.if_none_match() {
-        if etag_list_matches(inm, etag, false) {
-            return if get_or_head {
-                Precondition::NotModified
-            } else {
-                Precondition::Failed
-            };
-        }
-    } else if get_or_head && ims != Ims::Off {
-        if let Some(date) = head.if_modified_since().and_then(parse_date) {
-            let unchanged = match ims {
-                Ims::Exact => mtime == date,
-                _ => mtime <= date,
-            };
-            if unchanged {
-                return Precondition::NotModified;
-            }
-        }
-    }
-    Precondition::Proceed
-}
-
-fn parse_date(v: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(v).ok()?;
-    httpdate::parse_http_date(text.trim()).ok().map(unix_secs)
-}
-
-/// Does an `If-Match`/`If-None-Match` list match the current tag? `strong` forbids weak tags.
-fn etag_list_matches(list: &[u8], etag: Option<&str>, strong: bool) -> bool {
-    let list = std::str::from_utf8(list).unwrap_or("").trim();
-    if list == "*" {
-        return true;
-    }
-    let Some(current) = etag else { return false };
-    let opaque = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_string();
-    list.split(',').map(str::trim).any(|t| {
-        if strong && (t.starts_with("W/") || current.starts_with("W/")) {
-            return false;
-        }
-        opaque(t) == opaque(current)
-    })
-}
-
-/// `If-Range`: a strong ETag match or a date exactly equal to Last-Modified.
-pub fn if_range_holds(value: &[u8], etag: Option<&str>, mtime: i64) -> bool {
-    let text = std::str::from_utf8(value).unwrap_or("").trim();
-    if text.starts_with('"') || text.starts_with("W/") {
-        return etag.is_some_and(|e| !text.starts_with("W/") && e == text);
-    }
-    parse_date(value) == Some(mtime)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ranges {
-    /// No usable Range header: send the whole representation.
-    Full,
-    /// Inclusive byte ranges, in request order.
-    Partial(Vec<(u64, u64)>),
-    Unsatisfiable,
-}
-
-/// Parses `Range: bytes=...` for a representation of `len` bytes, like nginx: unknown units are
-/// ignored, invalid specs make the set unsatisfiable, more specs than `max_ranges` are ignored.
-pub fn parse_ranges(value: &[u8], len: u64, max_ranges: Option<u32>) -> Ranges {
-    let text = std::str::from_utf8(value).unwrap_or("").trim();
-    let Some(specs) = text.strip_prefix("bytes=") else {
-        return Ranges::Full;
-    };
-    let mut out = Vec::new();
-    for spec in specs.split(',').map(str::trim) {
-        if spec.is_empty() {
-            continue;
-        }
-        let Some((first, last)) = spec.split_once('-') else {
-            return Ranges::Unsatisfiable;
-        };
-        let (first, last) = (first.trim(), last.trim());
-        let digits =
-            |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
-        let range = if first.is_empty() {
-            if !digits(last) {
-                return Ranges::Unsatisfiable;
-            }
-            let suffix: u64 = last.parse().unwrap_or(u64::MAX);
-            if suffix == 0 || len == 0 {
-                continue;
-            }
-            (len.saturating_sub(suffix), len - 1)
-        } else {
-            if !digits(first) || !(last.is_empty() || digits(last)) {
-                return Ranges::Unsatisfiable;
-            }
-            let start: u64 = first.parse().unwrap_or(u64::MAX);
-            let end: u64 = if last.is_empty() {
-                u64::MAX
-            } else {
-                last.parse().unwrap_or(u64::MAX)
-            };
-            if end < start {
-                return Ranges::Unsatisfiable;
-            }
-            if start >= len {
-                continue;
-            }
-            (start, end.min(len - 1))
-        };
-        out.push(range);
-        if max_ranges.is_some_and(|m| out.len() > m as usize) {
-            return Ranges::Full;
-        }
-    }
-    if out.is_empty() {
-        Ranges::Unsatisfiable
-    } else {
-        Ranges::Partial(out)
-    }
-}
-
-/// The body of a `multipart/byteranges` response (nginx's layout) around the given parts.
-pub fn multipart(
-    boundary: &str,
-    content_type: &str,
-    total: u64,
-    ranges: &[(u64, u64)],
-    part: impl Fn(u64, u64) -> Part,
-) -> (Parts, u64) {
-    let mut body = Parts::with_capacity(ranges.len() * 2 + 1);
-    let mut len = 0;
-    for &(first, last) in ranges {
-        let header = format!(
-            "\r\n--{boundary}\r\nContent-Type: {content_type}\r\nContent-Range: bytes {first}-{last}/{total}\r\n\r\n"
-        );
-        len += header.len() as u64 + (last - first + 1);
-        body.push(Part::Bytes(Bytes::from(header)));
-        body.push(part(first, last - first + 1));
-    }
-    let trailer = format!("\r\n--{boundary}--\r\n");
-    len += trailer.len() as u64;
-    body.push(Part::Bytes(Bytes::from(trailer)));
-    (body, len)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_follow_rfc_9110_and_nginx() {
-        let p = |v: &str| parse_ranges(v.as_bytes(), 20, None);
-        assert_eq!(p("bytes=0-3"), Ranges::Partial(vec![(0, 3)]));
-        assert_eq!(p("bytes=-5"), Ranges::Partial(vec![(15, 19)]));
-        assert_eq!(p("bytes=-50"), Ranges::Partial(vec![(0, 19)]));
-        assert_eq!(p("bytes=15-"), Ranges::Partial(vec![(15, 19)]));
-        assert_eq!(p("bytes=18-100"), Ranges::Partial(vec![(18, 19)]));
-        assert_eq!(p("bytes=0-1, 4-5"), Ranges::Partial(vec![(0, 1), (4, 5)]));
-        assert_eq!(p("bytes=20-30"), Ranges::Unsatisfiable);
-        assert_eq!(p("bytes=5-2"), Ranges::Unsatisfiable);
-        assert_eq!(p("bytes=x-1"), Ranges::Unsatisfiable);
-        assert_eq!(p("bytes=-0"), Ranges::Unsatisfiable);
-        assert_eq!(p("items=0-1"), Ranges::Full);
-        assert_eq!(
-            parse_ranges(b"bytes=0-1,2-3,4-5", 20, Some(2)),
-            Ranges::Full
-        );
-        assert_eq!(parse_ranges(b"bytes=0-", 0, None), Ranges::Unsatisfiable);
-    }
-
-    #[test]
-    fn multipart_length_matches_its_parts() {
-        let (parts, len) = multipart("0001", "text/plain", 20, &[(0, 1), (5, 9)], |o, l| {
-            Part::Bytes(Bytes::from(vec![b'a'; (l as usize).min(20 - o as usize)]))
-        });
-        assert_eq!(parts.iter().map(Part::byte_len).sum::<u64>(), len);
-        let Part::Bytes(last) = parts.last().unwrap() else {
-            panic!()
-        };
-        assert_eq!(&last[..], b"\r\n--0001--\r\n");
-    }
-
-    #[test]
-    fn etag_comparison_is_weak_for_none_match_and_strong_for_match() {
-        assert!(etag_list_matches(b"W/\"a\"", Some("\"a\""), false));
-        assert!(!etag_list_matches(b"W/\"a\"", Some("\"a\""), true));
-        assert!(etag_list_matches(b"\"x\", \"a\"", Some("\"a\""), true));
-        assert!(etag_list_matches(b"*", None, true));
-        assert!(!etag_list_matches(b"\"a\"", None, false));
-        assert!(if_range_holds(b"\"a\"", Some("\"a\""), 0));
-        assert!(!if_range_holds(b"W/\"a\"", Some("\"a\""), 0));
-        assert!(if_range_holds(b"Thu, 01 Jan 1970 00:00:10 GMT", None, 10));
-        assert!(!if_range_holds(b"Thu, 01 Jan 1970 00:00:11 GMT", None, 10));
-    }
 }
